@@ -4,8 +4,29 @@ Layers, each importable on its own:
 
 * ``fastembed.kernels`` -- pure Numba kernels for embedding lookups and sparse row-wise updates.
 * ``fastembed.text``    -- a fastText-format corpus to a dictionary and CSR bags of ids.
-* ``fastembed.model``   -- the classifier, its training loop and its file format.
+* ``fastembed.model``   -- the classifier, its training loop and its numerical kernels.
+* ``fastembed.io``      -- atomic writes and the model file format.
 * ``fastembed.cli``     -- the ``fastembed`` command.
+
+The names below load lazily, so ``import fastembed`` (and ``fastembed --help``) stays cheap
+until a model is trained or loaded.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["Model", "TrainArgs", "load_model", "train_supervised", "__version__"]
+
+
+def load_model(path):
+    """Load a model saved with :meth:`Model.save`."""
+    from fastembed.model import Model
+
+    return Model.load(path)
+
+
+def __getattr__(name):
+    if name in ("Model", "TrainArgs", "train_supervised"):
+        import fastembed.model
+
+        return getattr(fastembed.model, name)
+    raise AttributeError(f"module 'fastembed' has no attribute {name!r}")

@@ -1,14 +1,306 @@
-"""The ``fastembed`` command line."""
+"""The ``fastembed`` command line.
+
+Results go to stdout, progress and diagnostics to stderr. Every expected failure (bad
+arguments, a missing or malformed corpus, a corrupt model, divergence, Ctrl-C) ends with one
+``fastembed: error: ...`` line and a non-zero exit status, never a traceback.
+"""
+
+import contextlib
+import gzip
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
 
 import click
 
 from fastembed import __version__
 
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_PREDICT_BATCH_BYTES = 8 << 20  # stdin and files are predicted in blocks of whole lines
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _defaults():
+    """TrainArgs' defaults, the single source of the CLI's defaults (imported lazily)."""
+    from fastembed.model.args import TrainArgs
+
+    return TrainArgs()
+
+
+class _Group(click.Group):
+    """A click group whose failures are one line on stderr."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                rv = super().main(args=args, prog_name=prog_name or "fastembed",
+                                  standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            _fail(f"{exc.format_message()}{hint}", EXIT_USAGE)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code or EXIT_ERROR)
+        except (KeyboardInterrupt, click.Abort):
+            _fail("interrupted; no model file was written or changed", EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # the reader went away (e.g. `| head`): not an error of ours
+            sys.stderr.close()
+            sys.exit(0)
+        except (OSError, ValueError, TypeError, IndexError, ArithmeticError, MemoryError) as exc:
+            _fail(_one_line(exc), EXIT_ERROR)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _one_line(exc):
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split("\n"))
+
+
+def _fail(message, code):
+    click.echo(f"fastembed: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"fastembed: warning: {message}", err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fastembed")
 def main():
-    """fastembed: train and use fastText-style text classifiers, fast."""
+    """fastembed: train and use fastText-style text classifiers, fast.
+
+    Corpora are in fastText's format: one example per line, labels as
+    __label__NAME tokens, then the text. Plain or gzipped files.
+    """
+
+
+# -- train -------------------------------------------------------------------------------------
+
+def bundled_corpus():
+    """Train and test files of the corpus shipped in the repository's ``data/`` folder."""
+    root = Path(os.environ.get("FASTEMBED_DATA", Path(__file__).resolve().parent.parent / "data"))
+    train, test = root / "trec6.train.txt", root / "trec6.test.txt"
+    if not train.is_file() or not test.is_file():
+        raise click.UsageError(
+            f"no CORPUS given and the bundled corpus is not in {root} (set FASTEMBED_DATA)")
+    return train, test
+
+
+_D = None
+
+
+def _default(name):
+    global _D
+    if _D is None:
+        _D = _defaults()
+    return getattr(_D, name)
+
+
+@main.command()
+@click.argument("corpus", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default="model.fe", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the model.")
+@click.option("--dim", type=int, default=lambda: _default("dim"), show_default="100",
+              help="Size of the word vectors.")
+@click.option("--lr", type=float, default=lambda: _default("lr"), show_default="0.1",
+              help="Initial learning rate (decays linearly to 0).")
+@click.option("--epoch", type=int, default=lambda: _default("epoch"), show_default="5",
+              help="Passes over the corpus.")
+@click.option("--word-ngrams", type=int, default=lambda: _default("word_ngrams"),
+              show_default="1", help="Longest word n-gram.")
+@click.option("--bucket", type=int, default=lambda: _default("bucket"), show_default="2000000",
+              help="Hash buckets for n-grams.")
+@click.option("--min-count", type=int, default=lambda: _default("min_count"), show_default="1",
+              help="Drop words rarer than this.")
+@click.option("--min-count-label", type=int, default=lambda: _default("min_count_label"),
+              show_default="1", help="Drop labels rarer than this.")
+@click.option("--minn", type=int, default=lambda: _default("minn"), show_default="0",
+              help="Shortest character n-gram (0: none).")
+@click.option("--maxn", type=int, default=lambda: _default("maxn"), show_default="0",
+              help="Longest character n-gram (0: none).")
+@click.option("--loss", type=click.Choice(["softmax", "ova", "hs"]),
+              default=lambda: _default("loss"), show_default="softmax", help="softmax; one-vs-all (multi-label); hierarchical softmax.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adagrad", "rowwise-adagrad"]),
+              default=lambda: _default("optimizer"), show_default="sgd", help="Update rule of the embedding rows.")
+@click.option("--threads", type=int, default=None, help="Training threads [default: all cores].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--label-prefix", default="__label__", show_default=True,
+              help="Tokens starting with this are labels.")
+@click.option("--valid", type=click.Path(dir_okay=False),
+              help="A labelled corpus to report P@1 on after training.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
+def train(corpus, output, quiet, valid, **params):
+    """Train a classifier on CORPUS (default: the bundled TREC-6 corpus) and save it.
+
+    With no CORPUS, it trains on the bundled corpus and prints test metrics on its held-out
+    part. The model file is replaced only when training succeeds.
+    """
+    from fastembed.model import train_supervised
+
+    held_out = None
+    if corpus is None:
+        corpus, held_out = bundled_corpus()
+        if not quiet:
+            click.echo(f"Training on the bundled corpus {corpus}", err=True)
+    if valid is None and held_out is not None:
+        valid = held_out
+    t0 = time.perf_counter()
+    model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
+    model.save(output)
+    if quiet:
+        return
+    s = model.train_stats
+    lines = [
+        ("examples", f"{s['examples']:,}" + (f" ({s['skipped']:,} lines skipped)" if s["skipped"] else "")),
+        ("tokens", f"{s['tokens']:,}"),
+        ("vocabulary", f"{s['words']:,} words, {s['buckets_used']:,} n-gram buckets used"),
+        ("labels", f"{s['labels']:,}"),
+        ("time", f"{time.perf_counter() - t0:.2f} s (read {s['read_s']:.2f} s, "
+                 f"train {s['train_s']:.2f} s, {s['threads']} threads)"),
+        ("final loss", f"{s['final_loss']:.4f}"),
+    ]
+    if "valid_examples" in s:
+        name = "test" if held_out is not None and valid == held_out else "valid"
+        lines.append((f"{name} P@1", f"{s['valid_precision_at_1']:.4f} on "
+                                     f"{s['valid_examples']:,} examples ({valid})"))
+    lines.append(("model", f"{output} ({os.path.getsize(output) / 1e6:.1f} MB)"))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+# -- test / predict ----------------------------------------------------------------------------
+
+def _k_option(f):
+    return click.option("-k", "k", type=int, default=1, show_default=True,
+                        help="Labels per line (-1: all).")(f)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("corpus", type=click.Path(dir_okay=False))
+@_k_option
+@click.option("--threshold", type=float, default=0.0, show_default=True,
+              help="Count only labels at least this probable.")
+@click.option("--per-label", is_flag=True, help="Precision, recall and F1 of every label.")
+def test(model_path, corpus, k, threshold, per_label):
+    """Precision and recall at K of MODEL on a labelled CORPUS."""
+    import fastembed
+
+    model = fastembed.load_model(model_path)
+    n, p, r = model.test(corpus, k=k, threshold=threshold)
+    label = "K" if k == -1 else str(k)
+    if per_label:
+        for name, m in model.test_label(corpus, k=k, threshold=threshold).items():
+            click.echo(f"F1-Score : {m['f1score']:.6f}  Precision : {m['precision']:.6f}  "
+                       f"Recall : {m['recall']:.6f}   {name}")
+    click.echo(f"N\t{n}\nP@{label}\t{p:.3f}\nR@{label}\t{r:.3f}")
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("source", metavar="FILE|-", type=click.Path(dir_okay=False, allow_dash=True))
+@_k_option
+@click.option("--prob", is_flag=True, help="Print each label's probability after it.")
+@click.option("--threshold", type=float, default=0.0, show_default=True,
+              help="Print only labels at least this probable.")
+def predict(model_path, source, k, prob, threshold):
+    """The K most probable labels of each line of FILE (or stdin: -), one output line each.
+
+    FILE may be gzipped (.gz). Lines are read and predicted in blocks, so a pipe works.
+    """
+    import fastembed
+
+    model = fastembed.load_model(model_path)
+    out = click.get_text_stream("stdout")
+    if source == "-":
+        stream = contextlib.nullcontext(click.get_binary_stream("stdin"))
+    elif source.endswith(".gz"):
+        stream = gzip.open(source, "rb")
+    else:
+        stream = open(source, "rb")
+    with stream as f:
+        _predict_stream(model, f, out, k, prob, threshold)
+
+
+def _predict_stream(model, f, out, k, prob, threshold):
+    for block in _line_blocks(f):
+        for labels, probs in model.predict_lines(block, k=k, threshold=threshold):
+            if prob:
+                out.write(" ".join(f"{lab} {p:.6g}" for lab, p in zip(labels, probs)) + "\n")
+            else:
+                out.write(" ".join(labels) + "\n")
+        out.flush()
+
+
+def _line_blocks(stream):
+    """Blocks of whole lines (bytes) from a binary stream, so stdin needs no full read."""
+    rest = b""
+    while True:
+        chunk = stream.read(_PREDICT_BATCH_BYTES)
+        if not chunk:
+            break
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+    if rest:
+        yield rest
+
+
+# -- vectors / info ----------------------------------------------------------------------------
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write here (atomically) instead of stdout.")
+def vectors(model_path, output):
+    """Word vectors of MODEL in word2vec text format (.vec), as gensim loads them."""
+    import fastembed
+    from fastembed.io import atomic_output
+
+    model = fastembed.load_model(model_path)
+    if output is None:
+        _write_vectors(model, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_output(output) as f:
+            _write_vectors(model, f)
+
+
+def _write_vectors(model, f):
+    words = model.dictionary.word_bytes
+    matrix = model.word_vectors()
+    f.write(f"{len(words)} {model.dim}\n".encode())
+    for word, vec in zip(words, matrix):
+        f.write(word + b" " + " ".join(f"{v:.5g}" for v in vec).encode() + b"\n")
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+def info(model_path):
+    """Dimensions, vocabulary, labels and training arguments of MODEL."""
+    import fastembed
+
+    model = fastembed.load_model(model_path)
+    d = model.dictionary
+    click.echo(f"file           {model_path} ({os.path.getsize(model_path) / 1e6:.2f} MB)")
+    click.echo(f"dim            {model.dim}")
+    click.echo(f"words          {d.nwords:,}")
+    click.echo(f"n-gram rows    {model.bucket_ids.size:,} used of {d.bucket:,} buckets")
+    click.echo(f"labels         {d.nlabels:,}: {' '.join(model.labels[:10])}"
+               + (" ..." if d.nlabels > 10 else ""))
+    click.echo("arguments      " + " ".join(f"{k}={v}" for k, v in model.args.to_dict().items()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,290 @@
+"""The trained classifier: prediction, evaluation, vectors, and its file."""
+
+import os
+
+import numpy as np
+
+from fastembed import __version__
+from fastembed.io import ModelFileError, load_arrays, save_arrays
+from fastembed.model import kernels as K
+from fastembed.model.args import TrainArgs
+from fastembed.model.huffman import build_paths
+from fastembed.text import Dictionary
+
+_PREDICT_BATCH = 8192  # bags per forward call: bounds the (batch, n_labels) probability block
+
+
+class Model:
+    """A fastText-style classifier: mean of embedding rows, a dense layer, a softmax.
+
+    The input table is logically ``(nwords + bucket, dim)``. Only the hashed n-gram rows met in
+    training are held: row ``nwords + j`` stands for bucket ``bucket_ids[j]``, and the last row,
+    always zero, stands for every bucket never seen in training (fastText leaves most of those
+    rows at zero too). That keeps memory and the model file proportional to what was learnt.
+
+    Attributes
+    ----------
+    args : TrainArgs
+    dictionary : fastembed.text.Dictionary
+    input_matrix : ndarray of float32, shape (nwords + n_used_buckets + 1, dim)
+    output_matrix : ndarray of float32, shape (n_labels, dim), or (n_labels - 1, dim) for ``hs``
+    bucket_ids : ndarray of int32, shape (n_used_buckets,)
+    train_stats : dict
+        Timings and counts of the run that trained the model (empty for a loaded model).
+    """
+
+    def __init__(self, args, dictionary, input_matrix, output_matrix, bucket_ids, train_stats=None):
+        self.args = args
+        self.dictionary = dictionary
+        self.input_matrix = input_matrix
+        self.output_matrix = output_matrix
+        self.bucket_ids = bucket_ids
+        self.train_stats = dict(train_stats or {})
+        self._bucket_map = None
+        if args.loss == "hs":
+            self._hs = build_paths(dictionary.label_counts)
+        else:
+            self._hs = (np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64))
+
+    # -- the fastText-like surface -----------------------------------------------------------
+
+    @property
+    def words(self):
+        """The vocabulary, most frequent first (``</s>`` included, as in fastText)."""
+        return self.dictionary.words
+
+    @property
+    def labels(self):
+        """The labels, with their prefix, most frequent first."""
+        return self.dictionary.labels
+
+    @property
+    def dim(self):
+        return self.input_matrix.shape[1]
+
+    def get_word_vector(self, word):
+        """The mean of the word's rows (its own and its character n-grams); zeros if it has none."""
+        _check_single_line(word, "word")
+        rows = self._compact(np.asarray(self.dictionary.word_ids(word), dtype=np.int32))
+        if rows.size == 0:
+            return np.zeros(self.dim, dtype=np.float32)
+        return self.input_matrix[rows].mean(axis=0, dtype=np.float32)
+
+    def get_sentence_vector(self, text):
+        """The hidden vector of one line of text: the pooled rows of its words and n-grams."""
+        _check_single_line(text, "text")
+        bags = self._encode([text])
+        pooled = np.zeros(self.dim, dtype=np.float32)
+        b0, b1 = bags.offsets[0], bags.offsets[1]
+        if b1 > b0:
+            pooled[:] = self.input_matrix[bags.indices[b0:b1]].mean(axis=0, dtype=np.float32)
+        return pooled
+
+    def word_vectors(self):
+        """Vectors of every word of the vocabulary: (nwords, dim) float32, as get_word_vector."""
+        nwords = self.dictionary.nwords
+        if self.args.maxn == 0:
+            return self.input_matrix[:nwords].copy()
+        return np.stack([self.get_word_vector(w) for w in self.words]) if nwords else (
+            np.zeros((0, self.dim), dtype=np.float32))
+
+    def predict(self, text, k=1, threshold=0.0):
+        """The ``k`` most probable labels of a line, or of each line of a list.
+
+        Parameters
+        ----------
+        text : str or list of str
+            One line (no newline inside), or a list of lines.
+        k : int
+            Labels to return per line; -1 for all of them.
+        threshold : float
+            Only labels with a probability of at least ``threshold`` are returned.
+
+        Returns
+        -------
+        (labels, probs) for a string: a tuple of label strings and a float array, most probable
+        first. A list of such pairs for a list.
+        """
+        single = isinstance(text, str)
+        lines = [text] if single else list(text)
+        for i, line in enumerate(lines):
+            _check_single_line(line, "text" if single else f"text[{i}]")
+        results = self.predict_lines(lines, k=k, threshold=threshold)
+        return results[0] if single else results
+
+    def predict_lines(self, source, k=1, threshold=0.0):
+        """Predictions for every line of a corpus, one (labels, probs) pair per line.
+
+        ``source`` is anything the text reader takes: a path, bytes, or a list of lines.
+        Labels in the lines are ignored; blank lines get a prediction too.
+        """
+        k = self._check_k(k)
+        labels = self.labels
+        results = []
+        for probs in self._probabilities(source):
+            for row, cols in zip(probs, _top_k(probs, k, threshold)):
+                results.append((tuple(labels[c] for c in cols), row[cols].astype(np.float64)))
+        return results
+
+    def test(self, path, k=1, threshold=0.0):
+        """Precision and recall at ``k`` on a labelled corpus, as fastText's ``test``.
+
+        Returns
+        -------
+        (n_examples, precision_at_k, recall_at_k)
+            Lines without a known label are not counted.
+        """
+        n, correct, n_pred, n_gold, _ = self._evaluate(path, k, threshold)
+        return n, (correct.sum() / max(n_pred.sum(), 1)), (correct.sum() / max(n_gold.sum(), 1))
+
+    def test_label(self, path, k=1, threshold=0.0):
+        """Per-label precision, recall and F1 at ``k``: ``{label: {"precision", "recall", "f1score"}}``."""
+        _, correct, n_pred, n_gold, _ = self._evaluate(path, k, threshold)
+        out = {}
+        for i, label in enumerate(self.labels):
+            p = correct[i] / n_pred[i] if n_pred[i] else float("nan")
+            r = correct[i] / n_gold[i] if n_gold[i] else float("nan")
+            f1 = 2 * p * r / (p + r) if n_pred[i] and n_gold[i] and p + r > 0 else float("nan")
+            out[label] = {"precision": float(p), "recall": float(r), "f1score": float(f1)}
+        return out
+
+    def save(self, path):
+        """Write the model to ``path`` atomically (a temporary file, then a rename)."""
+        arrays = {
+            "input_matrix": self.input_matrix,
+            "output_matrix": self.output_matrix,
+            "bucket_ids": self.bucket_ids,
+        }
+        arrays.update({f"dict.{name}": a for name, a in self.dictionary.to_arrays().items()})
+        meta = {
+            "fastembed_version": __version__,
+            "args": self.args.to_dict(),
+            "dictionary": self.dictionary.config(),
+            "train_stats": {k: v for k, v in self.train_stats.items()
+                            if isinstance(v, (int, float, str))},
+        }
+        save_arrays(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`; :class:`ModelFileError` on a bad file."""
+        arrays, meta = load_arrays(path)
+        try:
+            args = TrainArgs.from_dict(meta["args"])
+            dictionary = Dictionary.from_arrays(
+                {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")},
+                meta["dictionary"])
+            model = cls(args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
+                        arrays["bucket_ids"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
+        model._check_shapes(path)
+        return model
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_shapes(self, path):
+        d = self.dictionary
+        n_out = d.nlabels - 1 if self.args.loss == "hs" else d.nlabels
+        ok = (self.input_matrix.ndim == 2 and self.output_matrix.ndim == 2
+              and self.input_matrix.dtype == np.float32 and self.output_matrix.dtype == np.float32
+              and self.input_matrix.shape[0] == d.nwords + self.bucket_ids.size + 1
+              and self.output_matrix.shape == (max(n_out, 0), self.input_matrix.shape[1])
+              and self.bucket_ids.ndim == 1
+              and (self.bucket_ids.size == 0 or (0 <= self.bucket_ids.min()
+                                                 and self.bucket_ids.max() < max(d.bucket, 1))))
+        if not ok:
+            raise ModelFileError(f"{os.fspath(path)}: inconsistent model file (array shapes)")
+        self.input_matrix = np.ascontiguousarray(self.input_matrix)
+        self.output_matrix = np.ascontiguousarray(self.output_matrix)
+
+    def _check_k(self, k):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or (k < 1 and k != -1):
+            raise ValueError(f"k must be a positive integer or -1 (all labels), got {k!r}")
+        return len(self.labels) if k == -1 else min(int(k), len(self.labels))
+
+    def _compact(self, rows):
+        """Map rows of the full (nwords + bucket) space to rows of ``input_matrix``."""
+        nwords = self.dictionary.nwords
+        hashed = rows >= nwords
+        if not hashed.any():
+            return rows
+        if self._bucket_map is None:
+            unseen = self.input_matrix.shape[0] - 1
+            bucket_map = np.full(max(self.dictionary.bucket, 1), unseen - nwords, dtype=np.int32)
+            bucket_map[self.bucket_ids] = np.arange(self.bucket_ids.size, dtype=np.int32)
+            self._bucket_map = bucket_map
+        out = rows.copy()
+        out[hashed] = nwords + self._bucket_map[rows[hashed] - nwords]
+        return out
+
+    def _encode(self, source, keep_unlabelled=True):
+        bags = self.dictionary.encode(source, keep_unlabelled=keep_unlabelled)
+        bags.indices = self._compact(bags.indices)
+        return bags
+
+    def _probabilities(self, source):
+        """Yield (n, n_labels) float32 probability blocks for the lines of ``source``."""
+        bags = self._encode(source)
+        yield from self._bag_probabilities(bags)
+
+    def _bag_probabilities(self, bags):
+        paths, codes, offsets = self._hs
+        loss_kind = K.LOSS_CODES[self.args.loss]
+        weights = np.zeros(0, dtype=np.float32)
+        n_labels = len(self.labels)
+        n = bags.offsets.size - 1
+        for start in range(0, n, _PREDICT_BATCH):
+            stop = min(start + _PREDICT_BATCH, n)
+            sub_offsets = bags.offsets[start:stop + 1] - bags.offsets[start]
+            sub_indices = bags.indices[bags.offsets[start]:bags.offsets[stop]]
+            probs = np.empty((stop - start, n_labels), dtype=np.float32)
+            K.predict_probs(self.input_matrix, self.output_matrix, sub_indices, sub_offsets,
+                            weights, loss_kind, paths, codes, offsets, probs)
+            yield probs
+
+    def _evaluate(self, source, k, threshold):
+        """Counts for precision/recall at k, per label: (n, correct, n_pred, n_gold, n_lines)."""
+        k = self._check_k(k)
+        bags = self._encode(source, keep_unlabelled=False)
+        n_labels = len(self.labels)
+        correct = np.zeros(n_labels, dtype=np.int64)
+        n_pred = np.zeros(n_labels, dtype=np.int64)
+        n_gold = np.zeros(n_labels, dtype=np.int64)
+        lab_idx, lab_off = bags.label_indices, bags.label_offsets
+        n = 0
+        row0 = 0
+        for probs in self._bag_probabilities(bags):
+            for i, cols in enumerate(_top_k(probs, k, threshold)):
+                b = row0 + i
+                gold = lab_idx[lab_off[b]:lab_off[b + 1]]
+                if gold.size == 0:
+                    continue
+                n += 1
+                np.add.at(n_gold, gold, 1)
+                np.add.at(n_pred, cols, 1)
+                hits = cols[np.isin(cols, gold)]
+                np.add.at(correct, hits, 1)
+            row0 += probs.shape[0]
+        return n, correct, n_pred, n_gold, row0
+
+
+def _top_k(probs, k, threshold):
+    """Column indices of the ``k`` largest entries per row, descending, at least ``threshold``."""
+    n_labels = probs.shape[1]
+    if k < n_labels:
+        part = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n_labels), probs.shape)
+    vals = np.take_along_axis(probs, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1)
+    keep = np.take_along_axis(vals, order, axis=1) >= threshold
+    return [row[mask] for row, mask in zip(top, keep)]
+
+
+def _check_single_line(text, name):
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+    if "\n" in text:
+        raise ValueError(f"{name} holds a newline: predict and vectors take one line at a time")

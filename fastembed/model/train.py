@@ -1,0 +1,199 @@
+"""Training: corpus to dictionary and bags, then hogwild SGD in Numba, one pass at a time.
+
+Numba runs the passes; Python runs between them, so that progress, Ctrl-C, divergence checks
+and (later) validation, callbacks and checkpoints all have one place to live.
+"""
+
+import math
+import sys
+import time
+
+import numba
+import numpy as np
+
+from fastembed.model import kernels as K
+from fastembed.model.args import TrainArgs
+from fastembed.model.huffman import build_paths
+from fastembed.model.model import Model
+from fastembed.model.progress import Progress
+from fastembed.text import build_corpus
+
+_PASSES_PER_EPOCH = 20  # Python regains control this often: progress, Ctrl-C, NaN checks
+_MIN_PASS_EXAMPLES = 512
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss became NaN or infinite; the message names the learning rate."""
+
+
+def train_supervised(input, *, lr=0.1, dim=100, epoch=5, word_ngrams=1, bucket=2_000_000,
+                     min_count=1, min_count_label=1, minn=0, maxn=0, loss="softmax",
+                     optimizer="sgd", threads=None, seed=0, label_prefix="__label__",
+                     verbose=1, valid=None):
+    """Train a fastText-style classifier on a corpus in fastText's supervised format.
+
+    Parameters
+    ----------
+    input : str, path, bytes or list of str
+        The training corpus: a file (plain or ``.gz``), its bytes, or its lines.
+        Each line holds ``__label__``-prefixed labels and text.
+    lr : float
+        Initial learning rate; it decays linearly to 0 over all tokens of all epochs.
+    dim : int
+        Size of the embedding rows and the hidden vector.
+    epoch : int
+        Passes over the corpus.
+    word_ngrams : int
+        Longest word n-gram; n-grams of 2..word_ngrams words are hashed into ``bucket`` rows.
+    bucket : int
+        Hash buckets for word and character n-grams.
+    min_count, min_count_label : int
+        Words and labels rarer than this are dropped from the dictionary.
+    minn, maxn : int
+        Lengths of character n-grams (0 disables them).
+    loss : {"softmax", "ova", "hs"}
+        Softmax; one-vs-all sigmoids (multi-label); hierarchical softmax.
+    optimizer : {"sgd", "adagrad", "rowwise-adagrad"}
+        Update rule for the embedding rows and the output layer.
+    threads : int, optional
+        Hogwild threads; default every core.
+    seed : int
+        Seeds initialisation and the per-epoch shuffle; with ``threads=1`` runs are bit-identical.
+    label_prefix : str
+    verbose : int
+        0 silent; 1 progress and a summary on stderr.
+    valid : str or path, optional
+        A labelled corpus to report precision at 1 on after training.
+
+    Returns
+    -------
+    Model
+    """
+    args = TrainArgs(lr=lr, dim=dim, epoch=epoch, word_ngrams=word_ngrams, bucket=bucket,
+                     min_count=min_count, min_count_label=min_count_label, minn=minn, maxn=maxn,
+                     loss=loss, optimizer=optimizer, threads=threads or 0, seed=seed,
+                     label_prefix=label_prefix)
+    stats = {}
+    t_start = time.perf_counter()
+    dictionary, corpus = build_corpus(
+        input, label_prefix=args.label_prefix, min_count=args.min_count,
+        min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
+        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn)
+    stats["read_s"] = time.perf_counter() - t_start
+
+    t0 = time.perf_counter()
+    inp, out, bucket_ids = _init_tables(args, dictionary, corpus)
+    stats["init_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    trainer = _Trainer(args, dictionary, corpus, inp, out, verbose=verbose)
+    trainer.run()
+    stats["train_s"] = time.perf_counter() - t0
+    stats["total_s"] = time.perf_counter() - t_start
+    stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
+                 tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
+                 labels=int(dictionary.nlabels), buckets_used=int(bucket_ids.size),
+                 threads=int(args.n_threads), final_loss=float(trainer.last_loss))
+    model = Model(args, dictionary, inp, out, bucket_ids, train_stats=stats)
+    if valid is not None:
+        n, p, r = model.test(valid, k=1)
+        stats.update(valid_examples=int(n), valid_precision_at_1=float(p), valid_recall_at_1=float(r))
+        model.train_stats = stats
+    return model
+
+
+def _init_tables(args, dictionary, corpus):
+    """Compact the hashed rows, then allocate and initialise both tables."""
+    nwords = dictionary.nwords
+    bucket = args.effective_bucket
+    if bucket > 0:
+        bucket_map = np.full(bucket, -1, dtype=np.int32)
+        bucket_ids = np.empty(min(bucket, corpus.indices.size), dtype=np.int32)
+        n_used = K.remap_buckets(corpus.indices, nwords, bucket_map, bucket_ids, 0)
+        bucket_ids = bucket_ids[:n_used].copy()
+    else:
+        bucket_ids = np.zeros(0, dtype=np.int32)
+    n_rows = nwords + bucket_ids.size + 1  # the last row stands for unseen buckets: zero
+    inp = np.empty((n_rows, args.dim), dtype=np.float32)
+    _set_threads(args.n_threads)
+    K.init_uniform(inp, 1.0 / args.dim, args.seed)
+    inp[-1] = 0.0
+    n_out = dictionary.nlabels - 1 if args.loss == "hs" else dictionary.nlabels
+    out = np.zeros((n_out, args.dim), dtype=np.float32)
+    return inp, out, bucket_ids
+
+
+def optimizer_state(optimizer, table):
+    """Accumulators of ``table``'s optimizer: (element-wise (n, dim), row-wise (n,)), float32.
+
+    Both always exist, so that the training kernel compiles once; the unused one is empty.
+    """
+    n, dim = table.shape
+    element = np.zeros((n if optimizer == "adagrad" else 0, dim), dtype=np.float32)
+    row = np.zeros(n if optimizer == "rowwise-adagrad" else 0, dtype=np.float32)
+    return element, row
+
+
+def _set_threads(n):
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+class _Trainer:
+    """Runs the epochs: shuffles, splits each epoch into passes, reports, checks divergence."""
+
+    def __init__(self, args, dictionary, corpus, inp, out, verbose):
+        self.args = args
+        self.corpus = corpus
+        self.inp = inp
+        self.out = out
+        self.n_threads = args.n_threads
+        self.loss_kind = K.LOSS_CODES[args.loss]
+        self.opt_kind = K.OPTIMIZER_CODES[args.optimizer]
+        if args.loss == "hs":
+            self.hs = build_paths(dictionary.label_counts)
+        else:
+            self.hs = (np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64))
+        self.inp_state = optimizer_state(args.optimizer, inp)
+        self.out_state = optimizer_state(args.optimizer, out)
+        self.weights = np.zeros(0, dtype=np.float32)
+        self.epoch_tokens = int(corpus.ntokens.sum())
+        self.tokens_total = float(max(self.epoch_tokens * args.epoch, 1))
+        self.progress = Progress(self.tokens_total, self.n_threads, enabled=verbose >= 1)
+        self.last_loss = float("nan")
+
+    def run(self):
+        args = self.args
+        n = self.corpus.n_lines
+        rng = np.random.default_rng(args.seed)
+        pass_size = max(_MIN_PASS_EXAMPLES * self.n_threads, math.ceil(n / _PASSES_PER_EPOCH))
+        rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
+        losses = np.zeros(self.n_threads, dtype=np.float64)
+        seen = np.zeros(self.n_threads, dtype=np.int64)
+        tokens = np.zeros(self.n_threads, dtype=np.int64)
+        _set_threads(self.n_threads)
+        tokens_before = 0
+        loss_sum, loss_n = 0.0, 0
+        c = self.corpus
+        paths, codes, offsets = self.hs
+        for _ in range(args.epoch):
+            order = rng.permutation(n).astype(np.int64)
+            for start in range(0, n, pass_size):
+                stop = min(start + pass_size, n)
+                K.train_pass(self.inp, self.out, self.inp_state, self.out_state,
+                             c.indices, c.offsets, self.weights, c.label_indices, c.label_offsets,
+                             c.ntokens, order, start, stop, self.n_threads, float(args.lr),
+                             float(tokens_before), self.tokens_total, self.loss_kind,
+                             self.opt_kind, paths, codes, offsets, rng_states,
+                             losses, seen, tokens)
+                tokens_before += int(tokens.sum())
+                loss_sum += float(losses.sum())
+                loss_n += int(seen.sum())
+                avg = loss_sum / max(loss_n, 1)
+                if not math.isfinite(avg):
+                    raise TrainingDiverged(
+                        f"training diverged (loss is {avg}) at {100 * tokens_before / self.tokens_total:.0f}% "
+                        f"with lr={args.lr}: try a smaller learning rate")
+                lr_now = args.lr * max(0.0, 1.0 - tokens_before / self.tokens_total)
+                self.progress.update(tokens_before, lr_now, avg)
+            self.last_loss = loss_sum / max(loss_n, 1)
+        self.progress.update(tokens_before, 0.0, self.last_loss, final=True)

@@ -1,0 +1,181 @@
+"""The ``fastembed`` command: its outputs, and one-line errors for bad input."""
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import fastembed
+from fastembed.cli import main
+
+FAST = ["--epoch", "5", "--dim", "10", "--lr", "0.5", "--threads", "1", "-q"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def assert_one_line_error(result, *fragments, code=None):
+    assert result.exit_code != 0 if code is None else result.exit_code == code, result.output
+    err = result.stderr.strip()
+    assert "Traceback" not in result.output
+    assert err.count("\n") == 0 and err.startswith("fastembed: error: "), err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+@pytest.fixture(scope="module")
+def model_path(trec_train, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "trec.fe"
+    result = run("train", trec_train, "-o", path, "--word-ngrams", "2", *FAST)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_version_and_help():
+    assert run("--version").output.strip() == f"fastembed, version {fastembed.__version__}"
+    for cmd in ["train", "test", "predict", "vectors", "info"]:
+        result = run(cmd, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_train_prints_a_summary(trec_train, trec_test, tmp_path):
+    out = tmp_path / "m.fe"
+    result = run("train", trec_train, "-o", out, "--valid", trec_test, "--epoch", "3",
+                 "--dim", "10", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    for key in ["examples", "tokens", "vocabulary", "labels", "time", "valid P@1", "model"]:
+        assert key in result.stdout
+    assert "Progress:" in result.stderr and "ETA" in result.stderr
+    assert out.exists()
+
+
+def test_train_without_corpus_uses_the_bundled_one(tmp_path):
+    out = tmp_path / "m.fe"
+    result = run("train", "-o", out, "--epoch", "1", "--dim", "5", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "test P@1" in result.stdout and "trec6.test.txt" in result.stdout
+
+
+def test_test_command(model_path, trec_test):
+    result = run("test", model_path, trec_test, "-k", "2")
+    assert result.exit_code == 0
+    n, p, r = fastembed.load_model(model_path).test(trec_test, k=2)
+    assert result.stdout == f"N\t{n}\nP@2\t{p:.3f}\nR@2\t{r:.3f}\n"
+    per_label = run("test", model_path, trec_test, "--per-label").stdout
+    assert per_label.count("F1-Score") == 6 and "__label__HUM" in per_label
+
+
+def test_predict_one_line_per_input_line(model_path, trec_test):
+    lines = trec_test.read_text().splitlines()[:20]
+    text = "\n".join(line.split(" ", 1)[1] for line in lines) + "\n\n"  # a blank line too
+    result = run("predict", model_path, "-", "-k", "2", "--prob", input=text)
+    assert result.exit_code == 0
+    out = result.stdout.splitlines()
+    assert len(out) == 21
+    model = fastembed.load_model(model_path)
+    labels, probs = model.predict(lines[3].split(" ", 1)[1], k=2)
+    fields = out[3].split()
+    assert fields[0::2] == list(labels)
+    np.testing.assert_allclose([float(x) for x in fields[1::2]], probs, rtol=1e-5)
+    high = run("predict", model_path, "-", "--threshold", "0.99999", input=text).stdout
+    assert len(high.splitlines()) == 21
+
+
+def test_predict_reads_files_including_gzip(model_path, trec_test, tmp_path):
+    gz = tmp_path / "t.txt.gz"
+    gz.write_bytes(gzip.compress(trec_test.read_bytes()))
+    plain = run("predict", model_path, trec_test).stdout
+    assert len(plain.splitlines()) == 500
+    assert run("predict", model_path, gz).stdout == plain
+
+
+def test_vectors_in_word2vec_format(model_path, tmp_path):
+    out = tmp_path / "w.vec"
+    assert run("vectors", model_path, "-o", out).exit_code == 0
+    model = fastembed.load_model(model_path)
+    lines = out.read_bytes().splitlines()
+    n, dim = map(int, lines[0].split())
+    assert (n, dim) == (len(model.words), model.dim) and len(lines) == n + 1
+    first = lines[1].split(b" ")
+    assert first[0].decode() == model.words[0]
+    np.testing.assert_allclose([float(x) for x in first[1:]], model.word_vectors()[0], rtol=1e-4)
+
+
+def test_info(model_path):
+    result = run("info", model_path)
+    assert result.exit_code == 0
+    assert "dim            10" in result.stdout and "word_ngrams=2" in result.stdout
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["train", "/nonexistent/corpus.txt"], "/nonexistent/corpus.txt"),
+    (["train", "{empty}"], "{empty}"),
+    (["train", "{unlabelled}"], "{unlabelled}"),
+    (["train", "{corpus}", "--dim", "0"], "dim"),
+    (["train", "{corpus}", "--epoch", "-2"], "epoch"),
+    (["train", "{corpus}", "--lr", "nan"], "lr"),
+    (["train", "{corpus}", "--lr", "inf"], "lr"),
+    (["train", "{corpus}", "--no-such-option"], "no-such-option"),
+    (["train", "{corpus}", "--loss", "nope"], "nope"),
+    (["test", "{corrupt}", "{corpus}"], "{corrupt}"),
+    (["test", "/nonexistent/model.fe", "{corpus}"], "/nonexistent/model.fe"),
+    (["predict", "{corrupt}", "-"], "{corrupt}"),
+    (["info", "{corpus}"], "not a fastembed model"),
+    (["frobnicate"], "frobnicate"),
+])
+def test_bad_input_is_one_line_and_nonzero(args, fragment, trec_train, tmp_path):
+    files = {
+        "empty": tmp_path / "empty.txt",
+        "unlabelled": tmp_path / "unlabelled.txt",
+        "corrupt": tmp_path / "corrupt.fe",
+        "corpus": trec_train,
+    }
+    files["empty"].write_bytes(b"")
+    files["unlabelled"].write_bytes(b"no labels here\nnor here\n")
+    files["corrupt"].write_bytes(b"PK\x03\x04garbage")
+    args = [a.format(**files) for a in args]
+    out = tmp_path / "m.fe"
+    result = run(*args, *(["-o", out] if args[0] == "train" else []))
+    assert_one_line_error(result, fragment.format(**files))
+    assert not out.exists()
+
+
+def test_failed_training_keeps_the_existing_model(trec_train, tmp_path):
+    out = tmp_path / "m.fe"
+    out.write_bytes(b"old model")
+    result = run("train", trec_train, "-o", out, "--lr", "1e30", "--epoch", "1", "-q")
+    assert_one_line_error(result, "lr=1e+30")
+    assert out.read_bytes() == b"old model"
+
+
+def test_ctrl_c_leaves_the_existing_model_untouched(tmp_path):
+    # a long run on real text (the bundled corpus repeated), interrupted as a user would
+    corpus = tmp_path / "big.txt"
+    data = (fastembed.cli.bundled_corpus()[0]).read_bytes()
+    corpus.write_bytes(data * 40)
+    out = tmp_path / "m.fe"
+    out.write_bytes(b"old model")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastembed.cli", "train", str(corpus), "-o", str(out),
+         "--epoch", "200", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # wait for training to start (first progress line), then interrupt
+    deadline = time.time() + 60
+    line = b""
+    while time.time() < deadline and b"Progress" not in line:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err and b"interrupted" in err
+    assert out.read_bytes() == b"old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "m.fe"]

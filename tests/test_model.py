@@ -1,0 +1,325 @@
+"""The classifier: its update rules against hand-computed gradients, training, prediction, files."""
+
+import heapq
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastembed
+from fastembed.io import ModelFileError
+from fastembed.model import kernels as K
+from fastembed.model.args import ArgumentError, TrainArgs
+from fastembed.model.huffman import build_paths
+from fastembed.model.train import TrainingDiverged, optimizer_state
+
+# -- one update step against NumPy ------------------------------------------------------------
+
+
+def _step(loss, optimizer, inp, out, bag, labels, lr, weights=None):
+    """Run the training kernel on a single example and return the updated tables."""
+    inp, out = inp.copy(), out.copy()
+    indices = np.asarray(bag, dtype=np.int32)
+    offsets = np.array([0, indices.size], dtype=np.int64)
+    label_indices = np.asarray(labels, dtype=np.int32)
+    label_offsets = np.array([0, label_indices.size], dtype=np.int64)
+    w = np.zeros(0, np.float32) if weights is None else np.asarray(weights, np.float32)
+    states = optimizer_state(optimizer, inp), optimizer_state(optimizer, out)
+    if loss == "hs":
+        hs = build_paths(np.arange(out.shape[0] + 1, 0, -1))
+    else:
+        hs = (np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64))
+    z = np.zeros(1, np.float64), np.zeros(1, np.int64), np.zeros(1, np.int64)
+    K.train_pass(inp, out, states[0], states[1], indices, offsets, w, label_indices,
+                 label_offsets, np.array([indices.size], np.int32), np.zeros(1, np.int64),
+                 0, 1, 1, float(lr), 0.0, 1e12, K.LOSS_CODES[loss], K.OPTIMIZER_CODES[optimizer],
+                 *hs, np.zeros(1, np.uint64), *z)
+    return inp, out, hs, z[0][0]
+
+
+def _tables(n_rows=6, n_out=3, dim=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n_rows, dim)).astype(np.float32),
+            rng.normal(size=(n_out, dim)).astype(np.float32))
+
+
+def _input_update(inp, bag, weights, grad_hidden):
+    """Rows of the bag move against their share of the hidden gradient (repeats add up)."""
+    expected = inp.astype(np.float64).copy()
+    for r, w in zip(bag, weights):
+        expected[r] -= w * grad_hidden
+    return expected
+
+
+@pytest.mark.parametrize("weights", [None, [0.5, 0.25, 0.25, 1.0]])
+def test_softmax_sgd_step_matches_hand_gradient(weights):
+    inp, out = _tables()
+    bag, lr = [0, 3, 3, 5], 0.5
+    w = np.full(4, 0.25) if weights is None else np.asarray(weights)
+    hidden = (w[:, None] * inp[bag]).sum(0)
+    scores = out.astype(np.float64) @ hidden
+    p = np.exp(scores - scores.max())
+    p /= p.sum()
+    dscore = p - np.eye(3)[1]
+    grad_hidden = out.T.astype(np.float64) @ dscore
+    new_inp, new_out, _, loss = _step("softmax", "sgd", inp, out, bag, [1], lr, weights)
+    np.testing.assert_allclose(new_out, out - lr * np.outer(dscore, hidden), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_inp, _input_update(inp, bag, lr * w, grad_hidden),
+                               rtol=1e-5, atol=1e-6)
+    assert loss == pytest.approx(-np.log(p[1] + 1e-5), rel=1e-5)
+
+
+def test_ova_step_matches_hand_gradient():
+    inp, out = _tables()
+    bag, labels, lr = [1, 2], [0, 2], 0.3
+    hidden = inp[bag].astype(np.float64).mean(0)
+    s = 1 / (1 + np.exp(-(out.astype(np.float64) @ hidden)))
+    y = np.array([1.0, 0.0, 1.0])
+    dscore = s - y
+    new_inp, new_out, _, _ = _step("ova", "sgd", inp, out, bag, labels, lr)
+    np.testing.assert_allclose(new_out, out - lr * np.outer(dscore, hidden), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_inp, _input_update(inp, bag, [lr / 2] * 2, out.T @ dscore),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_hs_step_touches_only_the_path_and_matches_hand_gradient():
+    inp, out = _tables(n_out=4)  # 5 labels -> 4 internal nodes
+    bag, target, lr = [4, 0, 1], 4, 0.2
+    new_inp, new_out, (paths, codes, offsets), _ = _step("hs", "sgd", inp, out, bag, [target], lr)
+    hidden = inp[bag].astype(np.float64).mean(0)
+    nodes = paths[offsets[target]:offsets[target + 1]]
+    expected_out = out.astype(np.float64).copy()
+    grad_hidden = np.zeros(4)
+    for node, code in zip(nodes, codes[offsets[target]:offsets[target + 1]]):
+        s = 1 / (1 + np.exp(-(out[node] @ hidden)))
+        d = s - code
+        grad_hidden += d * out[node]
+        expected_out[node] -= lr * d * hidden
+    np.testing.assert_allclose(new_out, expected_out, rtol=1e-5, atol=1e-6)
+    untouched = np.setdiff1d(np.arange(4), nodes)
+    np.testing.assert_array_equal(new_out[untouched], out[untouched])
+    np.testing.assert_allclose(new_inp, _input_update(inp, bag, [lr / 3] * 3, grad_hidden),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "rowwise-adagrad"])
+def test_adagrad_steps_use_the_kernel_rules(optimizer):
+    inp, out = _tables()
+    bag, lr = [2, 4], 0.1
+    hidden = inp[bag].astype(np.float64).mean(0)
+    scores = out.astype(np.float64) @ hidden
+    p = np.exp(scores - scores.max())
+    p /= p.sum()
+    dscore = p - np.eye(3)[0]
+    grad_hidden = out.T.astype(np.float64) @ dscore
+    new_inp, new_out, _, _ = _step("softmax", optimizer, inp, out, bag, [0], lr)
+    g_out = np.outer(dscore, hidden)
+    g_in = 0.5 * grad_hidden
+    if optimizer == "adagrad":
+        exp_out = out - lr * g_out / (np.sqrt(g_out ** 2) + 1e-10)
+        exp_in_row = lambda r: inp[r] - lr * g_in / (np.sqrt(g_in ** 2) + 1e-10)  # noqa: E731
+    else:
+        exp_out = out - lr * g_out / (np.sqrt((g_out ** 2).mean(1, keepdims=True)) + 1e-10)
+        exp_in_row = lambda r: inp[r] - lr * g_in / (np.sqrt((g_in ** 2).mean()) + 1e-10)  # noqa: E731
+    np.testing.assert_allclose(new_out, exp_out, rtol=1e-4, atol=1e-5)
+    for r in bag:
+        np.testing.assert_allclose(new_inp[r], exp_in_row(r), rtol=1e-4, atol=1e-5)
+
+
+# -- Huffman tree -----------------------------------------------------------------------------
+
+def test_huffman_paths_are_optimal_and_prefix_free():
+    counts = np.array([50, 20, 20, 7, 2, 1])
+    paths, codes, offsets = build_paths(counts)
+    lengths = np.diff(offsets)
+    # optimal cost: sum of the merged weights of a textbook Huffman construction
+    heap = list(counts)
+    heapq.heapify(heap)
+    cost = 0
+    while len(heap) > 1:
+        a, b = heapq.heappop(heap), heapq.heappop(heap)
+        cost += a + b
+        heapq.heappush(heap, a + b)
+    assert (lengths * counts).sum() == cost
+    words = {tuple(codes[offsets[i]:offsets[i + 1]][::-1]) for i in range(counts.size)}
+    assert len(words) == counts.size
+    for a in words:
+        for b in words:
+            assert a == b or a != b[:len(a)]
+    assert set(paths.tolist()) == set(range(counts.size - 1))
+
+
+# -- arguments ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field,value", [
+    ("dim", 0), ("epoch", -1), ("lr", float("nan")), ("lr", float("inf")), ("lr", 0.0),
+    ("word_ngrams", 0), ("loss", "hinge?"), ("optimizer", "adam"), ("dim", 2.5),
+    ("label_prefix", ""), ("bucket", -5),
+])
+def test_bad_arguments_raise_one_line_errors(field, value):
+    with pytest.raises(ArgumentError) as info:
+        TrainArgs(**{field: value})
+    assert field.split("_")[0] in str(info.value) and "\n" not in str(info.value)
+
+
+# -- training on a real corpus -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(trec_train):
+    return fastembed.train_supervised(str(trec_train), epoch=10, lr=0.5, word_ngrams=2, dim=20,
+                                      bucket=100_000, threads=1, verbose=0)
+
+
+def test_learns_trec(trained, trec_test):
+    n, p, r = trained.test(trec_test)
+    assert n == 500
+    assert p == r  # one label per line, k=1
+    assert p > 0.75  # a majority-class guess gets 0.226
+
+
+def test_threads_one_is_bit_identical_and_seed_matters(trec_train):
+    kw = dict(epoch=2, dim=8, word_ngrams=2, bucket=5000, threads=1, verbose=0)
+    a = fastembed.train_supervised(str(trec_train), seed=3, **kw)
+    b = fastembed.train_supervised(str(trec_train), seed=3, **kw)
+    c = fastembed.train_supervised(str(trec_train), seed=4, **kw)
+    np.testing.assert_array_equal(a.input_matrix, b.input_matrix)
+    np.testing.assert_array_equal(a.output_matrix, b.output_matrix)
+    assert not np.array_equal(a.output_matrix, c.output_matrix)
+
+
+def test_hogwild_threads_learn_too(trec_train, trec_test):
+    m = fastembed.train_supervised(str(trec_train), epoch=10, lr=0.5, dim=20, threads=2, verbose=0)
+    assert m.test(trec_test)[1] > 0.7
+
+
+@pytest.mark.parametrize("loss", ["ova", "hs"])
+@pytest.mark.parametrize("optimizer", ["sgd", "rowwise-adagrad"])
+def test_other_losses_and_optimizers_learn(trec_train, trec_test, loss, optimizer):
+    m = fastembed.train_supervised(str(trec_train), epoch=10, lr=0.5, dim=20, loss=loss,
+                                   optimizer=optimizer, threads=1, verbose=0)
+    assert m.test(trec_test)[1] > 0.65
+
+
+def test_initialisation_is_uniform_within_bounds(trec_train):
+    m = fastembed.train_supervised(str(trec_train), epoch=1, lr=1e-9, dim=50, threads=1, verbose=0)
+    rows = m.input_matrix[:-1]
+    assert np.abs(rows).max() <= 1 / 50
+    assert abs(rows.mean()) < 1e-3 and rows.std() == pytest.approx(1 / 50 / np.sqrt(3), rel=0.02)
+    assert not m.input_matrix[-1].any()  # the unseen-bucket row stays zero
+
+
+def test_divergence_names_the_learning_rate(trec_train):
+    with pytest.raises(TrainingDiverged, match=r"lr=1e\+30"):
+        fastembed.train_supervised(str(trec_train), lr=1e30, epoch=1, dim=10, threads=1, verbose=0)
+
+
+# -- prediction ---------------------------------------------------------------------------------
+
+def test_predict_probabilities_and_order(trained):
+    labels, probs = trained.predict("What is the capital of France ?", k=-1)
+    assert len(labels) == 6 and set(labels) == set(trained.labels)
+    assert np.all(np.diff(probs) <= 0)
+    assert probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert trained.predict("Who wrote Hamlet ?")[0] == ("__label__HUM",)
+
+
+def test_predict_batch_with_threshold(trained):
+    texts = ["Who wrote Hamlet ?", "How far is the moon ?", "", "What does NASA stand for ?"]
+    batch = trained.predict(texts, k=3, threshold=0.2)
+    assert len(batch) == 4
+    for text, (labels, probs) in zip(texts, batch):
+        assert np.all(probs >= 0.2) and len(labels) == len(probs) <= 3
+        single = trained.predict(text, k=3, threshold=0.2)
+        assert single[0] == labels
+        np.testing.assert_allclose(single[1], probs)
+
+
+def test_predict_rejects_newlines_and_bad_k(trained):
+    with pytest.raises(ValueError, match="newline"):
+        trained.predict("two\nlines")
+    with pytest.raises(ValueError, match="k must be"):
+        trained.predict("x", k=0)
+
+
+def test_test_equals_counting_predictions(trained, trec_test):
+    lines = trec_test.read_text().splitlines()
+    gold = [line.split(" ", 1)[0] for line in lines]
+    texts = [line.split(" ", 1)[1] for line in lines]
+    preds = trained.predict(texts, k=2)
+    hits = sum(g in labels for g, (labels, _) in zip(gold, preds))
+    n, p, r = trained.test(trec_test, k=2)
+    assert p == pytest.approx(hits / (2 * n)) and r == pytest.approx(hits / n)
+    per_label = trained.test_label(trec_test, k=1)
+    hum = per_label["__label__HUM"]
+    pred1 = [labels[0] for labels, _ in trained.predict(texts, k=1)]
+    tp = sum(g == p_ == "__label__HUM" for g, p_ in zip(gold, pred1))
+    assert hum["precision"] == pytest.approx(tp / pred1.count("__label__HUM"))
+    assert hum["recall"] == pytest.approx(tp / gold.count("__label__HUM"))
+
+
+def test_sentence_and_word_vectors_are_means_of_rows(trained):
+    d = trained.dictionary
+    w = "capital"
+    wid = d.get_word_id(w)
+    np.testing.assert_array_equal(trained.get_word_vector(w), trained.input_matrix[wid])
+    assert not trained.get_word_vector("zzzunseenzzz").any()
+    bags = trained._encode(["the capital"])
+    expected = trained.input_matrix[bags.indices].mean(0)
+    np.testing.assert_allclose(trained.get_sentence_vector("the capital"), expected, rtol=1e-6)
+    # words, bigrams (the bigram with </s> too) and </s>: 2 words + </s> + 2 bigrams
+    assert bags.indices.size == 5
+
+
+# -- files --------------------------------------------------------------------------------------
+
+def test_save_load_round_trip(trained, tmp_path, trec_test):
+    path = tmp_path / "m.fe"
+    trained.save(path)
+    loaded = fastembed.load_model(path)
+    np.testing.assert_array_equal(loaded.input_matrix, trained.input_matrix)
+    assert loaded.words == trained.words and loaded.labels == trained.labels
+    assert loaded.args == trained.args
+    assert loaded.test(trec_test) == trained.test(trec_test)
+    with np.load(path, allow_pickle=False) as archive:  # no pickle anywhere
+        assert all(archive[name].dtype != object for name in archive.files)
+
+
+def test_failed_save_keeps_the_old_file(trained, tmp_path, monkeypatch):
+    path = tmp_path / "m.fe"
+    path.write_bytes(b"precious")
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        trained.save(path)
+    assert path.read_bytes() == b"precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.fe"]  # no temp file left behind
+
+
+def test_bad_model_files_give_clear_errors(trained, tmp_path):
+    good = tmp_path / "good.fe"
+    trained.save(good)
+    data = good.read_bytes()
+    cases = {
+        "truncated.fe": data[: len(data) // 2],
+        "foreign.fe": b"\x00\x01 not a model at all",
+        "empty.fe": b"",
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.zeros(3))
+    for path in [*(tmp_path / n for n in cases), other, tmp_path / "missing.fe"]:
+        with pytest.raises(ModelFileError) as info:
+            fastembed.load_model(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+    # a corrupted byte in an array member fails its CRC check
+    corrupt = bytearray(data)
+    with zipfile.ZipFile(good) as zf:
+        member = zf.getinfo("input_matrix.npy")
+    corrupt[member.header_offset + 200] ^= 0xFF
+    (tmp_path / "corrupt.fe").write_bytes(bytes(corrupt))
+    with pytest.raises(ModelFileError):
+        fastembed.load_model(tmp_path / "corrupt.fe")
