@@ -151,6 +151,17 @@ def test_huffman_paths_are_optimal_and_prefix_free():
 
 # -- arguments ---------------------------------------------------------------------------------
 
+def test_presets_fill_only_what_is_not_given():
+    a = TrainArgs.from_preset("fasttext", dim=7)
+    assert (a.dim, a.pooling, a.word_ngrams, a.lr) == (7, "mean", 1, 0.1)
+    b = TrainArgs.from_preset(None, lr=0.05)
+    assert b.preset == "fastembed" and b.lr == 0.05 and b.pooling == "tfidf"
+    with pytest.raises(ArgumentError, match="preset"):
+        TrainArgs.from_preset("nope")
+    with pytest.raises(ArgumentError, match="unknown training argument: dimm"):
+        TrainArgs.from_preset(None, dimm=3)
+
+
 @pytest.mark.parametrize("field,value", [
     ("dim", 0), ("epoch", -1), ("lr", float("nan")), ("lr", float("inf")), ("lr", 0.0),
     ("word_ngrams", 0), ("loss", "hinge?"), ("optimizer", "adam"), ("dim", 2.5),
@@ -166,8 +177,8 @@ def test_bad_arguments_raise_one_line_errors(field, value):
 
 @pytest.fixture(scope="module")
 def trained(trec_train):
-    return fastembed.train_supervised(str(trec_train), epoch=10, lr=0.5, word_ngrams=2, dim=20,
-                                      bucket=100_000, threads=1, verbose=0)
+    return fastembed.train_supervised(str(trec_train), preset="fasttext", epoch=10, lr=0.5,
+                                      word_ngrams=2, dim=20, bucket=100_000, threads=1, verbose=0)
 
 
 def test_learns_trec(trained, trec_test):
@@ -201,9 +212,10 @@ def test_other_losses_and_optimizers_learn(trec_train, trec_test, loss, optimize
 
 
 def test_initialisation_is_uniform_within_bounds(trec_train):
-    m = fastembed.train_supervised(str(trec_train), epoch=1, lr=1e-9, dim=50, threads=1, verbose=0)
+    m = fastembed.train_supervised(str(trec_train), preset="fasttext", epoch=1, lr=1e-9, dim=50,
+                                   threads=1, verbose=0)
     rows = m.input_matrix[:-1]
-    assert np.abs(rows).max() <= 1 / 50
+    assert np.abs(rows).max() <= 1 / 50  # fastText's U(-1/dim, 1/dim)
     assert abs(rows.mean()) < 1e-3 and rows.std() == pytest.approx(1 / 50 / np.sqrt(3), rel=0.02)
     assert not m.input_matrix[-1].any()  # the unseen-bucket row stays zero
 

@@ -8,15 +8,30 @@ from dataclasses import dataclass
 
 LOSSES = ("softmax", "ova", "hs")
 OPTIMIZERS = ("sgd", "adagrad", "rowwise-adagrad")
+POOLINGS = ("mean", "sqrt", "tfidf")
 
 
 class ArgumentError(ValueError):
     """A training argument is out of range; the message names it."""
 
 
+# Settings a preset fills in where the caller gives none. TrainArgs' own field defaults are
+# fastText's supervised defaults, so the "fasttext" preset changes nothing: it trains exactly
+# fastText's model (mean pooling, SGD, softmax, unigrams) and keeps side-by-side comparisons
+# with fastText meaningful. "fastembed" is what a user who passes only a corpus gets.
+PRESETS = {
+    "fastembed": {"pooling": "tfidf", "word_ngrams": 2, "lr": 0.3},
+    "fasttext": {},
+}
+DEFAULT_PRESET = "fastembed"
+
+
 @dataclass
 class TrainArgs:
-    """Every setting of a training run. Field names follow fastText's Python binding."""
+    """Every setting of a training run. Field names follow fastText's Python binding.
+
+    Build it with :meth:`from_preset` to get a preset's values for the settings not given.
+    """
 
     lr: float = 0.1
     dim: int = 100
@@ -29,9 +44,25 @@ class TrainArgs:
     maxn: int = 0
     loss: str = "softmax"
     optimizer: str = "sgd"
+    pooling: str = "mean"
     threads: int = 0  # 0: every core
     seed: int = 0
     label_prefix: str = "__label__"
+    preset: str = "fasttext"
+
+    @classmethod
+    def from_preset(cls, preset=None, **given):
+        """The settings ``given`` (None: not given), the rest from ``preset``."""
+        preset = DEFAULT_PRESET if preset is None else preset
+        if preset not in PRESETS:
+            raise ArgumentError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"preset"}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ArgumentError(f"unknown training argument: {unknown[0]}")
+        values = dict(PRESETS[preset])
+        values.update({k: v for k, v in given.items() if v is not None})
+        return cls(preset=preset, **values)
 
     def __post_init__(self):
         self.validate()
@@ -59,6 +90,10 @@ class TrainArgs:
         if self.optimizer not in OPTIMIZERS:
             raise ArgumentError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
+        if self.preset not in PRESETS:
+            raise ArgumentError(f"preset must be one of {', '.join(PRESETS)}; got {self.preset!r}")
+        if self.pooling not in POOLINGS:
+            raise ArgumentError(f"pooling must be one of {', '.join(POOLINGS)}; got {self.pooling!r}")
         if not isinstance(self.label_prefix, str) or not self.label_prefix or any(
                 c.isspace() or c == "\0" for c in self.label_prefix):
             raise ArgumentError(

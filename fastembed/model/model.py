@@ -9,6 +9,7 @@ from fastembed.io import ModelFileError, load_arrays, save_arrays
 from fastembed.model import kernels as K
 from fastembed.model.args import TrainArgs
 from fastembed.model.huffman import build_paths
+from fastembed.model.pooling import bag_weights
 from fastembed.text import Dictionary
 
 _PREDICT_BATCH = 8192  # bags per forward call: bounds the (batch, n_labels) probability block
@@ -29,12 +30,16 @@ class Model:
     input_matrix : ndarray of float32, shape (nwords + n_used_buckets + 1, dim)
     output_matrix : ndarray of float32, shape (n_labels, dim), or (n_labels - 1, dim) for ``hs``
     bucket_ids : ndarray of int32, shape (n_used_buckets,)
+    idf : ndarray of float32, shape (n_rows,), or None
+        Inverse document frequencies of the rows, for ``pooling="tfidf"``.
     train_stats : dict
         Timings and counts of the run that trained the model (empty for a loaded model).
     """
 
-    def __init__(self, args, dictionary, input_matrix, output_matrix, bucket_ids, train_stats=None):
+    def __init__(self, args, dictionary, input_matrix, output_matrix, bucket_ids, idf=None,
+                 train_stats=None):
         self.args = args
+        self.idf = idf
         self.dictionary = dictionary
         self.input_matrix = input_matrix
         self.output_matrix = output_matrix
@@ -74,11 +79,12 @@ class Model:
         """The hidden vector of one line of text: the pooled rows of its words and n-grams."""
         _check_single_line(text, "text")
         bags = self._encode([text])
-        pooled = np.zeros(self.dim, dtype=np.float32)
-        b0, b1 = bags.offsets[0], bags.offsets[1]
-        if b1 > b0:
-            pooled[:] = self.input_matrix[bags.indices[b0:b1]].mean(axis=0, dtype=np.float32)
-        return pooled
+        weights = self._weights(bags)
+        if weights.size == 0:  # mean pooling
+            if bags.indices.size == 0:
+                return np.zeros(self.dim, dtype=np.float32)
+            return self.input_matrix[bags.indices].mean(axis=0, dtype=np.float32)
+        return (weights[:, None] * self.input_matrix[bags.indices]).sum(axis=0, dtype=np.float32)
 
     def word_vectors(self):
         """Vectors of every word of the vocabulary: (nwords, dim) float32, as get_word_vector."""
@@ -155,6 +161,8 @@ class Model:
             "output_matrix": self.output_matrix,
             "bucket_ids": self.bucket_ids,
         }
+        if self.idf is not None:
+            arrays["idf"] = self.idf
         arrays.update({f"dict.{name}": a for name, a in self.dictionary.to_arrays().items()})
         meta = {
             "fastembed_version": __version__,
@@ -175,7 +183,7 @@ class Model:
                 {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")},
                 meta["dictionary"])
             model = cls(args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
-                        arrays["bucket_ids"])
+                        arrays["bucket_ids"], idf=arrays.get("idf"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
         model._check_shapes(path)
@@ -193,6 +201,8 @@ class Model:
               and self.bucket_ids.ndim == 1
               and (self.bucket_ids.size == 0 or (0 <= self.bucket_ids.min()
                                                  and self.bucket_ids.max() < max(d.bucket, 1))))
+        if self.args.pooling == "tfidf":
+            ok = ok and self.idf is not None and self.idf.shape == (self.input_matrix.shape[0],)
         if not ok:
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file (array shapes)")
         self.input_matrix = np.ascontiguousarray(self.input_matrix)
@@ -223,6 +233,9 @@ class Model:
         bags.indices = self._compact(bags.indices)
         return bags
 
+    def _weights(self, bags):
+        return bag_weights(self.args.pooling, bags.indices, bags.offsets, self.idf)
+
     def _probabilities(self, source):
         """Yield (n, n_labels) float32 probability blocks for the lines of ``source``."""
         bags = self._encode(source)
@@ -231,16 +244,17 @@ class Model:
     def _bag_probabilities(self, bags):
         paths, codes, offsets = self._hs
         loss_kind = K.LOSS_CODES[self.args.loss]
-        weights = np.zeros(0, dtype=np.float32)
+        weights = self._weights(bags)
         n_labels = len(self.labels)
         n = bags.offsets.size - 1
         for start in range(0, n, _PREDICT_BATCH):
             stop = min(start + _PREDICT_BATCH, n)
             sub_offsets = bags.offsets[start:stop + 1] - bags.offsets[start]
             sub_indices = bags.indices[bags.offsets[start]:bags.offsets[stop]]
+            sub_weights = weights[bags.offsets[start]:bags.offsets[stop]] if weights.size else weights
             probs = np.empty((stop - start, n_labels), dtype=np.float32)
             K.predict_probs(self.input_matrix, self.output_matrix, sub_indices, sub_offsets,
-                            weights, loss_kind, paths, codes, offsets, probs)
+                            sub_weights, loss_kind, paths, codes, offsets, probs)
             yield probs
 
     def _evaluate(self, source, k, threshold):

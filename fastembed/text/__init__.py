@@ -9,6 +9,10 @@ See :mod:`fastembed.text.dictionary` for the exact semantics (fastText's
 Skipped lines are reported with ``warnings.warn(..., SkippedLinesWarning)``.
 """
 
+from fastembed import _numba_startup
+
+_numba_startup.prepare()  # before any kernel compiles or loads: see that module
+
 from .dictionary import (
     EOS,
     CorpusError,
