@@ -30,11 +30,13 @@ def _step(loss, optimizer, inp, out, bag, labels, lr, weights=None):
     else:
         hs = (np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64))
     z = np.zeros(1, np.float64), np.zeros(1, np.int64), np.zeros(1, np.int64)
-    K.train_pass(inp, out, states[0], states[1], indices, offsets, w, label_indices,
+    out_local = out[None].copy()
+    out_state_local = tuple(a[None].copy() for a in states[1])
+    K.train_pass(inp, out_local, states[0], out_state_local, indices, offsets, w, label_indices,
                  label_offsets, np.array([indices.size], np.int32), np.zeros(1, np.int64),
                  0, 1, 1, float(lr), 0.0, 1e12, K.LOSS_CODES[loss], K.OPTIMIZER_CODES[optimizer],
                  *hs, np.zeros(1, np.uint64), *z)
-    return inp, out, hs, z[0][0]
+    return inp, out_local[0], hs, z[0][0]
 
 
 def _tables(n_rows=6, n_out=3, dim=4, seed=0):

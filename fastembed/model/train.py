@@ -192,11 +192,28 @@ class _Trainer:
             self.hs = (np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64))
         self.inp_state = optimizer_state(args.optimizer, inp)
         self.out_state = optimizer_state(args.optimizer, out)
+        # per-thread copies of the output layer and its state (see kernels.train_pass)
+        self.out_local = np.empty((self.n_threads,) + out.shape, dtype=np.float32)
+        self.out_state_local = tuple(np.empty((self.n_threads,) + a.shape, dtype=np.float32)
+                                     for a in self.out_state)
         self.weights = weights
         self.epoch_tokens = int(corpus.ntokens.sum())
         self.tokens_total = float(max(self.epoch_tokens * args.epoch, 1))
         self.progress = Progress(self.tokens_total, self.n_threads, enabled=verbose >= 1)
         self.last_loss = float("nan")
+
+    def _scatter_output(self):
+        for local, shared in zip((self.out_local, *self.out_state_local), (self.out, *self.out_state)):
+            local[:] = shared
+
+    def _merge_output(self):
+        """Every thread's change to the output layer, added up (one thread: its copy as is)."""
+        for local, shared in zip((self.out_local, *self.out_state_local), (self.out, *self.out_state)):
+            if self.n_threads == 1:
+                shared[:] = local[0]
+            else:
+                local -= shared
+                shared += local.sum(axis=0)
 
     def run(self):
         args = self.args
@@ -216,12 +233,14 @@ class _Trainer:
             order = rng.permutation(n).astype(np.int64)
             for start in range(0, n, pass_size):
                 stop = min(start + pass_size, n)
-                K.train_pass(self.inp, self.out, self.inp_state, self.out_state,
+                self._scatter_output()
+                K.train_pass(self.inp, self.out_local, self.inp_state, self.out_state_local,
                              c.indices, c.offsets, self.weights, c.label_indices, c.label_offsets,
                              c.ntokens, order, start, stop, self.n_threads, float(args.lr),
                              float(tokens_before), self.tokens_total, self.loss_kind,
                              self.opt_kind, paths, codes, offsets, rng_states,
                              losses, seen, tokens)
+                self._merge_output()
                 tokens_before += int(tokens.sum())
                 loss_sum += float(losses.sum())
                 loss_n += int(seen.sum())
