@@ -6,6 +6,7 @@ arguments, a missing or malformed corpus, a corrupt model, divergence, Ctrl-C) e
 """
 
 import contextlib
+import inspect
 import gzip
 import os
 import sys
@@ -94,6 +95,14 @@ def _setting(name, type_, help_, **kw):
                         help=f"{help_} [default: the preset's]", **kw)
 
 
+def _with_presets(command):
+    from fastembed.model.args import describe_presets  # stdlib only: keeps --help fast
+
+    command.help = inspect.cleandoc(command.help) + "\n\n\b\n" + "\n".join(describe_presets())
+    return command
+
+
+@_with_presets
 @main.command()
 @click.argument("corpus", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", default="model.fe", show_default=True,
@@ -128,12 +137,7 @@ def train(corpus, output, quiet, valid, **params):
     With no CORPUS, it trains on the bundled corpus and prints test metrics on its held-out
     part. The model file is replaced only when training succeeds.
 
-    \b
-    Settings not given come from the preset:
-      fastembed (default): pooling tfidf, word-ngrams 2, lr 0.3, dim 100, epoch 5
-      fasttext:            pooling mean,  word-ngrams 1, lr 0.1, dim 100, epoch 5
-                           (fastText's own model and defaults)
-    Both: loss softmax, optimizer sgd, bucket 2000000, min-count 1.
+    Settings not given come from the preset ("fasttext" is fastText's own model and defaults):
     """
     from fastembed.model import train_supervised
 

@@ -1,11 +1,23 @@
-"""The classifier: arguments, training, the trained model and its numerical kernels."""
+"""The classifier: arguments, training, the trained model and its numerical kernels.
 
-from fastembed import _numba_startup
-
-_numba_startup.prepare()  # before any kernel compiles or loads: see that module
-
-from fastembed.model.args import ArgumentError, TrainArgs
-from fastembed.model.model import Model
-from fastembed.model.train import TrainingDiverged, train_supervised
+Names load lazily, so that ``fastembed.model.args`` (plain Python) can be read, for the
+command line's help, without importing Numba.
+"""
 
 __all__ = ["ArgumentError", "Model", "TrainArgs", "TrainingDiverged", "train_supervised"]
+
+_HOMES = {
+    "ArgumentError": "fastembed.model.args",
+    "TrainArgs": "fastembed.model.args",
+    "Model": "fastembed.model.model",
+    "TrainingDiverged": "fastembed.model.train",
+    "train_supervised": "fastembed.model.train",
+}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'fastembed.model' has no attribute {name!r}")

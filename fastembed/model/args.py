@@ -121,6 +121,15 @@ class TrainArgs:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def describe_presets():
+    """One line per preset with the settings presets differ in, for ``--help``."""
+    fields = {f.name: f.default for f in dataclasses.fields(TrainArgs)}
+    keys = [k for k in fields if any(k in values for values in PRESETS.values())]
+    keys += ["dim", "epoch", "loss", "optimizer"]
+    return [f"{name}: " + ", ".join(f"{k.replace('_', '-')} {values.get(k, fields[k])}" for k in keys)
+            for name, values in PRESETS.items()]
+
+
 def _check_int(name, value, low, high=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ArgumentError(f"{name} must be an integer, got {value!r}")

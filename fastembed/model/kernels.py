@@ -8,6 +8,11 @@ or is empty for the plain mean (weight ``1 / len(bag)``), fastText's pooling.
 """
 
 import numpy as np
+
+from fastembed import _numba_startup
+
+_numba_startup.prepare()  # before any kernel compiles or loads: see that module
+
 from numba import njit, prange
 
 from fastembed.kernels.lookup import prefetch_distance, prefetch_row

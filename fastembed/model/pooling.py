@@ -17,6 +17,11 @@ The hidden vector is ``sum_i w_i * table[indices[i]]`` over the bag, i.e.
 """
 
 import numpy as np
+
+from fastembed import _numba_startup
+
+_numba_startup.prepare()  # before any kernel compiles or loads: see that module
+
 from numba import njit
 
 from fastembed.model.args import POOLINGS
