@@ -37,7 +37,9 @@ import sys
 import tempfile
 import time
 
-DEFAULT_DATA = "/work/shared/data/imdb/train.txt.gz"
+# the project's shared data sits beside the checkout: ../shared/data
+DEFAULT_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "shared", "data", "imdb", "train.txt.gz")
 
 FT_SNIPPET = """
 import sys, time
