@@ -138,6 +138,91 @@ def first_call_cost(cache_dir=None):
     return json.loads(res.stdout)
 
 
+# ---------------------------------------------------------------- cases
+
+
+def _ms(t):
+    return f"{t * 1e3:.1f} ms" if t is not None else "n/a"
+
+
+def _ratio(ours, theirs):
+    return f"{theirs / ours:.2f}x" if (ours and theirs) else "n/a"
+
+
+def bench_forward(K, torch, table, indices, offsets, csr, repeats):
+    """Median times of embedding_bag(mean) and its baselines, after checking they agree."""
+    out = K.embedding_bag(table, indices, offsets, "mean")
+    ref = numpy_bag_mean(table, indices, offsets)
+    assert np.allclose(out, ref, rtol=1e-4, atol=1e-5), "forward mismatch vs NumPy"
+    del ref
+    close = {"fe": lambda: K.embedding_bag(table, indices, offsets, "mean")}
+    if torch is not None:
+        import torch.nn.functional as F
+
+        wt, it, ot = torch.from_numpy(table), torch.from_numpy(indices), torch.from_numpy(offsets)
+        tout = F.embedding_bag(it, wt, ot, mode="mean", include_last_offset=True)
+        assert np.allclose(tout.numpy(), out, rtol=1e-4, atol=1e-5), "forward mismatch vs torch"
+        close["torch"] = lambda: F.embedding_bag(it, wt, ot, mode="mean", include_last_offset=True)
+    # interleave the close contenders; the slow NumPy/SciPy baselines (which
+    # allocate gigabytes and flush the caches) run in a round of their own
+    t = timeit(close, repeats)
+    t.update(timeit({"np": lambda: numpy_bag_mean(table, indices, offsets),
+                     "sp": lambda: csr @ table}, repeats))
+    return t
+
+
+def bench_backward(K, torch, table0, indices, offsets, grad_out, repeats, lr=0.1, eps=1e-10):
+    """Median times of embedding_bag_grad + adagrad_update and the baselines.
+
+    The tables change from run to run, which does not matter for timing.
+    """
+    # correctness check against the NumPy baseline, on copies
+    t1, s1 = table0.copy(), np.zeros_like(table0)
+    rows, g = K.embedding_bag_grad(grad_out, indices, offsets, "mean")
+    K.adagrad_update(t1, s1, rows, g, lr, eps)
+    t2, s2 = table0.copy(), np.zeros_like(table0)
+    rows2, g2 = numpy_grad_adagrad(t2, s2, indices, offsets, grad_out, lr, eps)
+    # float32 sums of up to ~1e5 terms in different orders: compare relative to the scale
+    assert np.array_equal(rows, rows2), "grad rows mismatch vs NumPy"
+    assert np.abs(g - g2).max() <= 1e-4 * np.abs(g2).max(), "grad mismatch vs NumPy"
+    # g / sqrt(g*g) is +-1 for a tiny g whose sign depends on rounding: skip those rows
+    big = np.abs(g2).min(axis=1) > 1e-3 * np.abs(g2).max()
+    if big.any():
+        assert np.abs(t1[rows[big]] - t2[rows[big]]).max() <= 1e-3 * lr, "Adagrad mismatch"
+    del t1, s1, t2, s2, rows2, g2, rows, g
+
+    table, state = table0.copy(), np.zeros_like(table0)
+
+    def fe_step():
+        r, gr = K.embedding_bag_grad(grad_out, indices, offsets, "mean")
+        K.adagrad_update(table, state, r, gr, lr, eps)
+
+    close = {"fe": fe_step}
+    if torch is not None:
+        emb = torch.nn.EmbeddingBag(table0.shape[0], table0.shape[1], mode="mean", sparse=True)
+        with torch.no_grad():
+            emb.weight.copy_(torch.from_numpy(table0))
+        opt = torch.optim.Adagrad(emb.parameters(), lr=lr, eps=eps)
+        it, ot, gt = torch.from_numpy(indices), torch.from_numpy(offsets[:-1]), torch.from_numpy(grad_out)
+        holder = {}
+
+        def torch_fwd():  # untimed
+            opt.zero_grad(set_to_none=True)
+            holder["out"] = emb(it, ot)
+
+        def torch_step():
+            holder["out"].backward(gt)
+            opt.step()
+
+        close["torch"] = (torch_step, torch_fwd)
+    t = timeit(close, repeats)
+    close.clear()
+    tb, sb = table0.copy(), np.zeros_like(table0)
+    t.update(timeit({"np": lambda: numpy_grad_adagrad(tb, sb, indices, offsets, grad_out, lr, eps)},
+                    repeats))
+    return t
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -149,6 +234,7 @@ def main(argv=None):
     ap.add_argument("--rows", type=int, default=None, help="table rows (default 1M, 200k with --quick)")
     ap.add_argument("--bags", type=int, default=None, help="bags (default 65536, 16384 with --quick)")
     ap.add_argument("--no-jit", action="store_true", help="skip the first-call (JIT) measurements")
+    ap.add_argument("--no-torch", action="store_true", help="leave torch out even if importable")
     args = ap.parse_args(argv)
 
     repeats = args.repeats or (3 if args.quick else 7)
@@ -162,15 +248,16 @@ def main(argv=None):
     import fastembed.kernels as K
 
     try:
+        if args.no_torch:
+            raise ImportError("--no-torch")
         import torch
-        import torch.nn.functional as F
 
         torch.set_num_threads(THREADS)
         warnings.filterwarnings("ignore", message="Sparse invariant checks")
         torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-    except ImportError:  # pragma: no cover - depends on the machine
+    except ImportError as exc:  # depends on the machine
         torch = None
-        torch_note = "torch not importable: torch columns skipped"
+        torch_note = f"torch not importable ({exc}): torch columns skipped"
 
     rng = np.random.default_rng(12345)
     indices, offsets = make_data(rng, n_rows, n_bags)
@@ -181,7 +268,6 @@ def main(argv=None):
         (np.repeat(1.0 / counts, counts).astype(np.float32), indices, offsets),
         shape=(n_bags, n_rows),
     )
-    lr, eps = 0.1, 1e-10
     print("# fastembed.kernels benchmark\n")
     print(f"numba {numba.__version__}, {numba.get_num_threads()} threads; numpy {np.__version__}; {torch_note}")
     print(f"table {n_rows:,} x dim float32; {n_bags:,} bags, {n_idx:,} int64 ids "
@@ -192,83 +278,17 @@ def main(argv=None):
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
 
-    ms = lambda t: f"{t * 1e3:.1f} ms" if t is not None else "n/a"  # noqa: E731
-    ratio = lambda a, b: f"{b / a:.2f}x" if (a and b) else "n/a"  # noqa: E731
     for dim in dims:
         table0 = rng.standard_normal((n_rows, dim)).astype(np.float32)
         grad_out = rng.standard_normal((n_bags, dim)).astype(np.float32)
-
-        # ---- forward
-        out = K.embedding_bag(table0, indices, offsets, "mean")
-        ref = numpy_bag_mean(table0, indices, offsets)
-        assert np.allclose(out, ref, rtol=1e-4, atol=1e-5), "forward mismatch vs NumPy"
-        cases = {
-            "fe": lambda: K.embedding_bag(table0, indices, offsets, "mean"),
-            "np": lambda: numpy_bag_mean(table0, indices, offsets),
-            "sp": lambda: csr @ table0,
-        }
-        if torch is not None:
-            wt = torch.from_numpy(table0)
-            it = torch.from_numpy(indices)
-            ot = torch.from_numpy(offsets)
-            tout = F.embedding_bag(it, wt, ot, mode="mean", include_last_offset=True)
-            assert np.allclose(tout.numpy(), out, rtol=1e-4, atol=1e-5), "forward mismatch vs torch"
-            cases["torch"] = lambda: F.embedding_bag(it, wt, ot, mode="mean", include_last_offset=True)
-        del ref, out
-        t = timeit(cases, repeats)
-        t_fe, t_np, t_sp, t_tf = t["fe"], t["np"], t["sp"], t.get("torch")
-
-        # ---- backward + Adagrad (the table changes between runs: fine for timing)
-        table = table0.copy()
-        state = np.zeros_like(table)
-
-        def fe_step():
-            rows, g = K.embedding_bag_grad(grad_out, indices, offsets, "mean")
-            K.adagrad_update(table, state, rows, g, lr, eps)
-
-        # correctness check against the NumPy baseline on copies
-        t1, s1 = table0.copy(), np.zeros_like(table0)
-        rows, g = K.embedding_bag_grad(grad_out, indices, offsets, "mean")
-        K.adagrad_update(t1, s1, rows, g, lr, eps)
-        t2, s2 = table0.copy(), np.zeros_like(table0)
-        rows2, g2 = numpy_grad_adagrad(t2, s2, indices, offsets, grad_out, lr, eps)
-        # float32 sums of up to ~1e5 terms in different orders: compare relative to the scale
-        assert np.array_equal(rows, rows2), "grad rows mismatch vs NumPy"
-        assert np.abs(g - g2).max() <= 1e-4 * np.abs(g2).max(), "grad mismatch vs NumPy"
-        # g / sqrt(g*g) is +-1 for tiny g whose sign depends on rounding: skip those rows
-        big = np.abs(g2).min(axis=1) > 1e-3 * np.abs(g2).max()
-        assert not big.any() or np.abs(t1[rows[big]] - t2[rows[big]]).max() <= 1e-3 * lr, "Adagrad mismatch"
-        del t1, s1, t2, s2, rows2, g2
-
-        tb, sb = table0.copy(), np.zeros_like(table0)
-        cases = {
-            "fe": fe_step,
-            "np": lambda: numpy_grad_adagrad(tb, sb, indices, offsets, grad_out, lr, eps),
-        }
-        if torch is not None:
-            emb = torch.nn.EmbeddingBag(n_rows, dim, mode="mean", sparse=True)
-            with torch.no_grad():
-                emb.weight.copy_(torch.from_numpy(table0))
-            opt = torch.optim.Adagrad(emb.parameters(), lr=lr, eps=eps)
-            gt = torch.from_numpy(grad_out)
-            holder = {}
-
-            def torch_fwd():
-                opt.zero_grad(set_to_none=True)
-                holder["out"] = emb(it, ot[:-1])
-
-            def torch_step():
-                holder["out"].backward(gt)
-                opt.step()
-
-            cases["torch"] = (torch_step, torch_fwd)
-        t = timeit(cases, repeats)
-        t_fb, t_nb, t_tb = t["fe"], t["np"], t.get("torch")
-        del table, state, table0, grad_out, tb, sb, cases
-
-        print(f"| {dim} | {ms(t_fe)} | {ms(t_np)} | {ms(t_sp)} | {ms(t_tf)} | {ratio(t_fe, t_np)} "
-              f"| {ratio(t_fe, t_sp)} | {ratio(t_fe, t_tf)} | {ms(t_fb)} | {ms(t_nb)} | {ms(t_tb)} "
-              f"| {ratio(t_fb, t_nb)} | {ratio(t_fb, t_tb)} |", flush=True)
+        fwd = bench_forward(K, torch, table0, indices, offsets, csr, repeats)
+        bwd = bench_backward(K, torch, table0, indices, offsets, grad_out, repeats)
+        del table0, grad_out
+        print(f"| {dim} | {_ms(fwd['fe'])} | {_ms(fwd['np'])} | {_ms(fwd['sp'])} | {_ms(fwd.get('torch'))} "
+              f"| {_ratio(fwd['fe'], fwd['np'])} | {_ratio(fwd['fe'], fwd['sp'])} "
+              f"| {_ratio(fwd['fe'], fwd.get('torch'))} | {_ms(bwd['fe'])} | {_ms(bwd['np'])} "
+              f"| {_ms(bwd.get('torch'))} | {_ratio(bwd['fe'], bwd['np'])} "
+              f"| {_ratio(bwd['fe'], bwd.get('torch'))} |", flush=True)
 
     print("\nTargets: x NumPy fwd >= 3, x torch fwd >= 1, x torch grad+Adagrad >= 1.5 "
           "(x = baseline time / fastembed time).")

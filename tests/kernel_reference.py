@@ -12,7 +12,6 @@ Two kinds of reference:
 import numpy as np
 import scipy.sparse as sp
 
-
 # ---------------------------------------------------------------- lookups
 
 

@@ -1,5 +1,6 @@
 """Tests of fastembed.kernels against the NumPy / SciPy references in kernel_reference.py."""
 
+import kernel_reference as ref
 import numba
 import numpy as np
 import pytest
@@ -8,7 +9,6 @@ from hypothesis import strategies as st
 from numba import njit
 
 import fastembed.kernels as K
-import kernel_reference as ref
 from fastembed.kernels import lookup, optim
 
 FLOATS = [np.float32, np.float64]
@@ -17,7 +17,7 @@ COMBOS = [(f, i) for f in FLOATS for i in INTS]
 COMBO_IDS = [f"{np.dtype(f).name}-{np.dtype(i).name}" for f, i in COMBOS]
 
 # float64 results vs float64 references: tight; float32 vs float64 references: loose
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-5}, np.float64: {"rtol": 1e-12, "atol": 1e-12}}
 
 
 def make_bags(rng, n_rows, n_bags, max_bag, idtype, empty_frac=0.2):
@@ -175,6 +175,52 @@ def test_embedding_bag_grad_edge_cases():
     rows, g = K.embedding_bag_grad(go, idx, np.array([0, 2, 4]), "sum")
     np.testing.assert_array_equal(rows, [3, 7, 10**12])
     assert_same(g, np.array([go[1], go[0] + go[1], go[0]]))
+
+
+def test_embedding_bag_grad_wide_span_weighted():
+    # radix-sort path with positions kept for the weights
+    rng = np.random.default_rng(17)
+    idx = rng.choice(np.array([5, 2**40, 3 * 2**33, 7, 2**50]), 60).astype(np.int64)
+    offsets = np.array([0, 10, 10, 25, 60])
+    grad_out = rng.standard_normal((4, 3))
+    weights = rng.standard_normal(60)
+    rows, g = K.embedding_bag_grad(grad_out, idx, offsets, "sum", weights)
+    er, eg = ref.bag_grad_loop(grad_out, idx, offsets, "sum", weights)
+    assert_same(rows, er)
+    assert_same(g, eg)
+    assert not lookup.use_counting(len(idx), idx.min(), idx.max())
+
+
+def test_raw_kernels_overwrite_reused_buffers():
+    rng = np.random.default_rng(18)
+    table = make_table(rng, 40, 5, np.float32)
+    indices, offsets = make_bags(rng, 40, 25, 9, np.int64)
+    w = np.empty(0, np.float32)
+    out = np.full((25, 5), np.nan, np.float32)
+    res = lookup.embedding_bag_kernel(table, indices, offsets, w, False, True, out)
+    assert res is out
+    assert_same(out, ref.embedding_bag_loop(table, indices, offsets, "mean"))
+    buf = np.full((len(indices), 5), np.inf, np.float32)
+    assert_same(lookup.gather_kernel(table, indices, buf), table[indices])
+    rows, g = lookup.embedding_bag_grad_unchecked(table[:25].copy(), indices, offsets, w, False, False)
+    er, eg = ref.bag_grad_loop(table[:25].copy(), indices, offsets, "sum")
+    assert_same(rows, er)
+    assert_same(g, eg)
+
+
+def test_kernels_are_cached_nogil_and_exact():
+    dispatchers = [
+        f for mod in (lookup, optim) for f in vars(mod).values()
+        if isinstance(f, numba.core.dispatcher.Dispatcher)
+    ]
+    assert len(dispatchers) >= 15
+    for f in dispatchers:
+        name = f.py_func.__name__
+        assert type(f._cache).__name__ != "NullCache", f"{name} is not cache=True"
+        assert f.targetoptions.get("nogil"), f"{name} is not nogil"
+        assert not f.targetoptions.get("fastmath"), f"{name} uses fastmath"
+    for f in (optim.sgd_row, optim.adagrad_row, optim.rowwise_adagrad_row):
+        assert not f.targetoptions.get("parallel")
 
 
 # ============================================================== coalesce
@@ -351,7 +397,7 @@ def test_results_do_not_depend_on_thread_count():
             t, s = table.copy(), np.zeros_like(table)
             K.adagrad_update(t, s, indices, g[np.searchsorted(rows, indices)], 0.1)
             u, c = K.coalesce(indices, g[np.searchsorted(rows, indices)])
-            results.append((fwd, g, t, s, c))
+            results.append((fwd, rows, g, t, s, u, c))
     finally:
         numba.set_num_threads(n_threads)
     for a, b in zip(results[0], results[-1]):
@@ -569,6 +615,10 @@ def _tab():
     return np.zeros((5, 3), np.float32)
 
 
+def _with_table(call):
+    return call(_tab())
+
+
 ERROR_CASES = [
     # (id, call, exception, message regex)
     ("gather id too large", lambda: K.gather(T32, np.array([0, 1, 5, 9])), IndexError, r"ids\[2\] = 5 .*5 rows"),
@@ -630,7 +680,7 @@ ERROR_CASES = [
      ValueError, "C-contiguous|read-only"),
     ("sgd read-only table 2", lambda: K.sgd_update(np.frombuffer(bytes(60), np.float32).reshape(5, 3), IDX, G32,
                                                    0.1), ValueError, "read-only"),
-    ("sgd grads alias table", lambda: (lambda t: K.sgd_update(t, IDX, t[:3], 0.1))(_tab()), ValueError,
+    ("sgd grads alias table", lambda: _with_table(lambda t: K.sgd_update(t, IDX, t[:3], 0.1)), ValueError,
      "share memory"),
     ("adagrad state shape", lambda: K.adagrad_update(_tab(), np.zeros(5, np.float32), IDX, G32, 0.1), ValueError,
      "state must have shape"),
@@ -639,7 +689,7 @@ ERROR_CASES = [
     ("adagrad state list", lambda: K.adagrad_update(_tab(), [[0.0] * 3] * 5, IDX, G32, 0.1), TypeError, "ndarray"),
     ("adagrad state non-contiguous", lambda: K.adagrad_update(_tab(), np.zeros((3, 5), np.float32).T, IDX, G32,
                                                               0.1), ValueError, "C-contiguous"),
-    ("adagrad state is table", lambda: (lambda t: K.adagrad_update(t, t, IDX, G32, 0.1))(_tab()), ValueError,
+    ("adagrad state is table", lambda: _with_table(lambda t: K.adagrad_update(t, t, IDX, G32, 0.1)), ValueError,
      "share memory"),
     ("adagrad nan lr", lambda: K.adagrad_update(_tab(), _tab(), IDX, G32, float("nan")), ValueError, "lr"),
     ("adagrad negative eps", lambda: K.adagrad_update(_tab(), _tab(), IDX, G32, 0.1, eps=-1.0), ValueError, "eps"),

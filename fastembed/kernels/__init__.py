@@ -21,18 +21,24 @@ Parallel kernels use ``numba.get_num_threads()`` threads; every output row is
 written by one thread, so results do not depend on the thread count.
 """
 
-from fastembed.kernels import _validate as _v
-from fastembed.kernels import lookup as _lookup
-from fastembed.kernels import optim as _optim
+import numpy as np
+
+from fastembed import _numba_startup
+
+_numba_startup.prepare()  # before any kernel compiles or loads: see that module
+
+from fastembed.kernels import _validate as _v  # noqa: E402
+from fastembed.kernels import lookup as _lookup  # noqa: E402
+from fastembed.kernels import optim as _optim  # noqa: E402
 
 __all__ = [
-    "gather",
+    "adagrad_update",
+    "coalesce",
     "embedding_bag",
     "embedding_bag_grad",
-    "coalesce",
-    "sgd_update",
-    "adagrad_update",
+    "gather",
     "rowwise_adagrad_update",
+    "sgd_update",
 ]
 
 
@@ -57,12 +63,15 @@ def gather(table, ids):
     Notes
     -----
     To skip validation (one pass over ``ids``) call
-    ``fastembed.kernels.lookup.gather_kernel(table, ids)`` with ``ids`` a 1-D
-    C-contiguous int32/int64 array already known to be in range.
+    ``fastembed.kernels.lookup.gather_kernel(table, ids, out)`` with ``ids`` a
+    1-D C-contiguous int32/int64 array already known to be in range and
+    ``out`` a C-contiguous ``(n, dim)`` array of the table's dtype (it can be
+    reused across calls).
     """
     table = _v.check_table(table)
     ids, _ = _v.check_ids(ids, "ids", table.shape[0])
-    return _lookup.gather_kernel(table, ids)
+    out = np.empty((ids.shape[0], table.shape[1]), table.dtype)
+    return _lookup.gather_kernel(table, ids, out)
 
 
 def embedding_bag(table, indices, offsets, mode="mean", per_sample_weights=None):
@@ -99,9 +108,10 @@ def embedding_bag(table, indices, offsets, mode="mean", per_sample_weights=None)
     -----
     To skip validation (one pass over ``indices``, one over ``offsets``) call
     ``fastembed.kernels.lookup.embedding_bag_kernel(table, indices, offsets,
-    weights, use_weights, mean)`` with int64 ``offsets``, ``mean`` a bool, and
-    ``weights`` an empty array of the table's dtype when ``use_weights`` is
-    False.
+    weights, use_weights, mean, out)`` with int64 ``offsets``, ``mean`` and
+    ``use_weights`` bools, ``weights`` an empty array of the table's dtype
+    when ``use_weights`` is False, and ``out`` a C-contiguous
+    ``(n_bags, dim)`` array of the table's dtype (overwritten; reusable).
     """
     table = _v.check_table(table)
     indices, _ = _v.check_ids(indices, "indices", table.shape[0])
@@ -110,7 +120,8 @@ def embedding_bag(table, indices, offsets, mode="mean", per_sample_weights=None)
     weights, use_weights = _v.check_weights(
         per_sample_weights, mean, indices.shape[0], table.dtype
     )
-    return _lookup.embedding_bag_kernel(table, indices, offsets, weights, use_weights, mean)
+    out = np.empty((offsets.shape[0] - 1, table.shape[1]), table.dtype)
+    return _lookup.embedding_bag_kernel(table, indices, offsets, weights, use_weights, mean, out)
 
 
 def embedding_bag_grad(grad_out, indices, offsets, mode="mean", per_sample_weights=None):

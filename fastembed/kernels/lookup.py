@@ -1,67 +1,72 @@
 """Numba kernels for embedding lookups and sparse gradients.
 
-Every function here is a pure ``@njit`` function: arrays and scalars in, arrays
-out, no Python objects, no bounds checks.  The validated public API lives in
-:mod:`fastembed.kernels`; call these directly only when the arguments are
-already known to be valid (the "raw kernels"):
+The kernels here are pure ``@njit(cache=True, nogil=True)`` functions: arrays
+and scalars in, arrays out, no Python objects, no bounds checks.  Large
+outputs are passed in by the caller (NumPy allocates them on transparent huge
+pages, several times cheaper to fault in than Numba's own allocations, and a
+caller can reuse them).  The validated public API lives in
+:mod:`fastembed.kernels`; the entry points it uses, to call directly when the
+arguments are already known to be valid, are:
 
-* ``gather_kernel(table, ids)``  (@njit)
-* ``embedding_bag_kernel(table, indices, offsets, weights, use_weights, mean)``  (@njit)
+* ``gather_kernel(table, ids, out)``  (@njit)
+* ``embedding_bag_kernel(table, indices, offsets, weights, use_weights, mean, out)``  (@njit)
 * ``embedding_bag_grad_unchecked(grad_out, indices, offsets, weights, use_weights, mean)``
 * ``coalesce_unchecked(rows, row_grads)``
 
-The last two are Python-level compositions of @njit kernels
-(:func:`counting_transpose` / :func:`radix_transpose`, then
-:func:`bag_grad_sums` / :func:`group_sums`).
+The last two are Python functions chaining @njit kernels: a stable grouping
+of the ids (:func:`counting_transpose`, or :func:`radix_transpose` for wide id
+spans), then a parallel sum (:func:`bag_grad_sums` / :func:`group_sums`).
 
-"Valid" means: ``table`` / ``grad_out`` / ``row_grads`` are 2-D C-contiguous
-float32 or float64; ``ids`` / ``indices`` / ``rows`` are 1-D C-contiguous int32
-or int64 and inside ``[0, n_rows)``; ``offsets`` is 1-D C-contiguous int64,
-non-decreasing, ``offsets[0] == 0`` and ``offsets[-1] == len(indices)``;
-``weights`` has the dtype of the table and, when ``use_weights`` is true, one
-entry per index (pass an empty array otherwise); ``use_weights`` and ``mean``
-are Python bools (``mean`` and ``use_weights`` are never both true).  Passing
-anything else is undefined behaviour (Numba does not check bounds).
+"Valid" means: ``table`` / ``grad_out`` / ``row_grads`` / ``out`` are 2-D
+C-contiguous float32 or float64 of matching dtypes and shapes; ``ids`` /
+``indices`` / ``rows`` are 1-D C-contiguous int32 or int64 and inside
+``[0, n_rows)``; ``offsets`` is 1-D C-contiguous int64, non-decreasing,
+``offsets[0] == 0`` and ``offsets[-1] == len(indices)``; ``weights`` has the
+dtype of the table and, when ``use_weights`` is true, one entry per index
+(pass an empty array otherwise); ``use_weights`` and ``mean`` are bools, never
+both true.  Anything else is undefined behaviour (Numba does not check
+bounds).
 
 Compilation: each kernel compiles at most once per (float32|float64) x
-(int32|int64) combination (the transposes only per id dtype, the sums only
-per float dtype); flags are bools and offsets int64, so no other variants.
+(int32|int64) combination (the groupings only per id dtype, the sums only per
+float dtype); flags are bools and offsets int64, so no other variants.
+Helpers for fused kernels written elsewhere: :func:`prefetch`,
+:func:`prefetch_row`, :func:`prefetch_distance`.
 """
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = [
-    "scan_ids",
-    "gather_kernel",
-    "embedding_bag_kernel",
-    "embedding_bag_grad_unchecked",
+    "bag_grad_sums",
     "coalesce_unchecked",
     "counting_transpose",
-    "radix_transpose",
-    "transpose",
+    "embedding_bag_grad_unchecked",
+    "embedding_bag_kernel",
+    "gather_kernel",
     "group_ids",
-    "bag_grad_sums",
     "group_sums",
     "prefetch",
-    "prefetch_row",
     "prefetch_distance",
+    "prefetch_row",
+    "radix_transpose",
+    "scan_ids",
+    "transpose",
 ]
 
 # Counting sort is used to group ids when the id span (max - min + 1) is at
 # most COUNTING_FACTOR * len(ids) + COUNTING_SLACK; a stable LSD radix sort
 # otherwise (e.g. a few hashed ids spread over 2**40).  The counting sort runs
-# in SORT_CHUNKS parallel chunks, each with its own int32 histogram over the
-# span (so at most 4 * SORT_CHUNKS * (2 n + 65536) bytes).  Sums over groups
-# run in SUM_CHUNKS chunks of ~equal work.  Both are constants, not the thread
-# count: calling numba's get_num_threads inside a kernel defeats caching, and
-# the results never depend on the chunking anyway.
+# in min(threads, MAX_SORT_CHUNKS) parallel chunks, each with its own int32
+# histogram over the span (each chunk costs one more pass over the span).
+# Sums over groups run in SUM_CHUNKS chunks of ~equal work, statically shared
+# by the threads.  Neither chunking changes any result.
 COUNTING_FACTOR = 2
 COUNTING_SLACK = 1 << 16
-SORT_CHUNKS = 2
+MAX_SORT_CHUNKS = 4
 SUM_CHUNKS = 64
 RADIX_BITS = 16
 RADIX = 1 << RADIX_BITS
@@ -193,14 +198,13 @@ def use_counting(n, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _sort_chunks(offsets, n):
-    """Split ``n`` positions into ``SORT_CHUNKS`` ranges of ~equal size.
+def _sort_chunks(offsets, n, n_chunks):
+    """Split ``n`` positions into ``n_chunks`` ranges of ~equal size.
 
-    Returns ``SORT_CHUNKS + 1`` non-decreasing bounds: bag bounds (ranges of
+    Returns ``n_chunks + 1`` non-decreasing bounds: bag bounds (ranges of
     ``offsets``) or, when ``offsets`` is empty (each position its own bag),
     position bounds.
     """
-    n_chunks = SORT_CHUNKS
     bounds = np.empty(n_chunks + 1, np.int64)
     if offsets.shape[0] == 0:
         for t in range(n_chunks + 1):
@@ -215,31 +219,34 @@ def _sort_chunks(offsets, n):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def counting_transpose(ids, offsets, lo, hi, keep_pos):
+def counting_transpose(ids, offsets, lo, hist, uniq, starts, src, pos):
     """Stable counting sort of the positions of ``ids`` by id (a CSR transpose).
 
-    Parameters: ``ids`` with ``lo <= ids <= hi``, a small span and
-    ``len(ids) < 2**31`` (see :func:`use_counting`); ``offsets`` the bags
-    (int64), or an empty array for "each position is its own bag"; ``lo``,
-    ``hi`` int; ``keep_pos`` bool.
+    Inputs: ``ids`` (int32/int64) with ``lo <= ids`` and a small span, fewer
+    than ``2**31`` of them (see :func:`use_counting`); ``offsets`` the bags
+    (int64), or an empty array for "each position is its own bag".
+    Work/output buffers, allocated by the caller: ``hist`` int32 zeros
+    ``(n_chunks, span)``; ``uniq`` (dtype of ``ids``) and ``starts`` (int64)
+    of at least ``min(span, n)`` and ``min(span, n) + 1`` entries; ``src``
+    int64 ``(n,)``; ``pos`` int64, ``(n,)`` to record positions (bag mode) or
+    empty.
 
-    Returns ``(uniq, starts, src, pos)``: ``uniq`` the sorted unique ids (dtype
-    of ``ids``); ``starts`` (int64, ``len(uniq) + 1``) the group bounds; for the
-    ``p``-th position in (id, position) order, ``src[p]`` its bag (its position
-    if ``offsets`` is empty) and, if ``keep_pos`` and ``offsets`` is not empty,
-    ``pos[p]`` its position (else ``pos`` is empty).
+    Returns ``nnz``, having written ``uniq[:nnz]`` the sorted unique ids,
+    ``starts[:nnz + 1]`` the group bounds and, for the ``p``-th position in
+    (id, position) order, ``src[p]`` its bag (its position if ``offsets`` is
+    empty) and ``pos[p]`` its position (if ``pos`` is not empty).
 
-    Parallel: each of ``SORT_CHUNKS`` chunks (contiguous bags or positions)
-    counts, then scatters, its own positions with its own cursors, placed
-    after those of the chunks before it; the sort is stable whatever the
-    chunking or the thread count.
+    Parallel: each of the ``n_chunks = len(hist)`` chunks (contiguous bags or
+    positions) counts, then scatters, its own positions with its own cursors,
+    placed after those of the chunks before it, so the sort is stable
+    whatever the chunking or the thread count.
     """
     n = ids.shape[0]
-    span = hi - lo + 1
+    n_chunks = hist.shape[0]
+    span = hist.shape[1]
     identity = offsets.shape[0] == 0
-    n_chunks = SORT_CHUNKS
-    bounds = _sort_chunks(offsets, n)
-    hist = np.zeros((n_chunks, span), np.int32)
+    keep_pos = pos.shape[0] > 0
+    bounds = _sort_chunks(offsets, n, n_chunks)
     for t in prange(n_chunks):
         if identity:
             for k in range(bounds[t], bounds[t + 1]):
@@ -247,9 +254,6 @@ def counting_transpose(ids, offsets, lo, hi, keep_pos):
         else:
             for k in range(offsets[bounds[t]], offsets[bounds[t + 1]]):
                 hist[t, ids[k] - lo] += 1
-    cap = min(span, n)
-    uniq_buf = np.empty(cap, ids.dtype)
-    starts_buf = np.empty(cap + 1, np.int64)
     u = 0
     p = 0
     for v in range(span):
@@ -259,14 +263,10 @@ def counting_transpose(ids, offsets, lo, hi, keep_pos):
             hist[t, v] = p  # becomes this chunk's write cursor for id v
             p += c
         if p != first:
-            uniq_buf[u] = v + lo
-            starts_buf[u] = first
+            uniq[u] = v + lo
+            starts[u] = first
             u += 1
-    starts_buf[u] = n
-    uniq = uniq_buf[:u].copy()
-    starts = starts_buf[: u + 1].copy()
-    src = np.empty(n, np.int64)
-    pos = np.empty(n if (keep_pos and not identity) else 0, np.int64)
+    starts[u] = n
     for t in prange(n_chunks):
         if identity:
             for k in range(bounds[t], bounds[t + 1]):
@@ -283,14 +283,16 @@ def counting_transpose(ids, offsets, lo, hi, keep_pos):
                     src[dst] = b
                     if keep_pos:
                         pos[dst] = k
-    return uniq, starts, src, pos
+    return u
 
 
 @njit(cache=True, nogil=True)
 def radix_transpose(ids, offsets, lo, hi, keep_pos):
-    """:func:`counting_transpose` for any span: a stable LSD radix sort (serial).
+    """:func:`counting_transpose` for any span, by a stable LSD radix sort (serial).
 
-    Same arguments and results; O(n) per 16 bits of ``hi - lo``.
+    Allocates its outputs; returns ``(uniq, starts, src, pos)`` (``pos`` is
+    empty unless ``keep_pos`` and ``offsets`` is not empty).  O(n) per 16 bits
+    of ``hi - lo``; any int64 values.
     """
     n = ids.shape[0]
     identity = offsets.shape[0] == 0
@@ -329,10 +331,25 @@ def radix_transpose(ids, offsets, lo, hi, keep_pos):
 
 
 def transpose(ids, offsets, lo, hi, keep_pos=False):
-    """:func:`counting_transpose` or, for wide spans, :func:`radix_transpose`."""
-    if use_counting(ids.shape[0], lo, hi):
-        return counting_transpose(ids, offsets, lo, hi, keep_pos)
-    return radix_transpose(ids, offsets, lo, hi, keep_pos)
+    """Group the positions of ``ids`` by id: ``(uniq, starts, src, pos)``.
+
+    See :func:`counting_transpose` (used when the span is small; buffers
+    allocated here with NumPy, whose large allocations use transparent huge
+    pages: several times cheaper to fault in than Numba's) and
+    :func:`radix_transpose` (otherwise).
+    """
+    n = ids.shape[0]
+    if not use_counting(n, lo, hi):
+        return radix_transpose(ids, offsets, lo, hi, keep_pos)
+    span = int(hi) - int(lo) + 1
+    cap = min(span, n)
+    hist = np.zeros((max(1, min(get_num_threads(), MAX_SORT_CHUNKS)), span), np.int32)
+    uniq = np.empty(cap, ids.dtype)
+    starts = np.empty(cap + 1, np.int64)
+    src = np.empty(n, np.int64)
+    pos = np.empty(n if (keep_pos and offsets.shape[0] > 0) else 0, np.int64)
+    nnz = counting_transpose(ids, offsets, lo, hist, uniq, starts, src, pos)
+    return uniq[:nnz].copy(), starts[: nnz + 1].copy(), src, pos
 
 
 def group_ids(ids, lo, hi):
@@ -348,12 +365,14 @@ def group_ids(ids, lo, hi):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def gather_kernel(table, ids):
-    """``table[ids]`` -> new array ``(len(ids), dim)``, parallel over ids."""
+def gather_kernel(table, ids, out):
+    """``out[i] = table[ids[i]]``; ``out`` is ``(len(ids), dim)`` of the table's dtype.
+
+    Returns ``out``.  Parallel over ids, rows ahead prefetched.
+    """
     n = ids.shape[0]
     dim = table.shape[1]
     ahead = prefetch_distance(table)
-    out = np.empty((n, dim), table.dtype)
     for i in prange(n):
         if i + ahead < n:
             prefetch_row(table, ids[i + ahead])
@@ -364,21 +383,21 @@ def gather_kernel(table, ids):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def embedding_bag_kernel(table, indices, offsets, weights, use_weights, mean):
-    """Sum / weighted sum / mean of the rows of each bag -> ``(n_bags, dim)``.
+def embedding_bag_kernel(table, indices, offsets, weights, use_weights, mean, out):
+    """Sum / weighted sum / mean of the rows of each bag, into ``out`` ``(n_bags, dim)``.
 
     Bag ``b`` is ``indices[offsets[b]:offsets[b + 1]]``.  Accumulates in the
     table's dtype, strictly in index order, directly into the output row
     (four rows per pass over the output row, added one after the other, so
     the rounding is that of the plain sequential loop); the mean divides the
     sum by the bag size.  Empty bags give zeros.  Parallel over bags; rows a
-    few positions ahead are prefetched.
+    few positions ahead are prefetched.  Returns ``out`` (any previous
+    content is overwritten, so buffers can be reused).
     """
     n_bags = offsets.shape[0] - 1
     n = indices.shape[0]
     dim = table.shape[1]
     ahead = prefetch_distance(table)
-    out = np.empty((n_bags, dim), table.dtype)
     for b in prange(n_bags):
         start = offsets[b]
         end = offsets[b + 1]
@@ -442,19 +461,19 @@ def _sum_chunks(starts):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def bag_grad_sums(grad_out, offsets, starts, src, pos, weights, use_weights, mean):
-    """``out[u] = sum over p in group u of c_p * grad_out[src[p]]`` (from zeros, in order).
+def bag_grad_sums(grad_out, offsets, starts, src, pos, weights, use_weights, mean, out):
+    """``out[u] = sum over p in group u of c_p * grad_out[src[p]]``, from +0, in order.
 
     ``c_p`` is ``weights[pos[p]]`` (``use_weights``), ``1 / bag size`` computed
-    in the grad dtype (``mean``) or 1.  Groups are split into chunks of ~equal
-    work; each output row is summed by one thread.
+    in the grad dtype (``mean``) or 1.  ``out`` is ``(len(starts) - 1, dim)``
+    of the grad dtype; returned.  Groups are split into chunks of ~equal work;
+    each output row is summed by one thread.
     """
     nnz = starts.shape[0] - 1
     n = starts[nnz]
     dim = grad_out.shape[1]
     T = grad_out.dtype.type
     ahead = prefetch_distance(grad_out)
-    out = np.empty((nnz, dim), grad_out.dtype)
     bounds = _sum_chunks(starts)
     for t in prange(bounds.shape[0] - 1):
         for u in range(bounds[t], bounds[t + 1]):
@@ -476,17 +495,17 @@ def bag_grad_sums(grad_out, offsets, starts, src, pos, weights, use_weights, mea
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def group_sums(row_grads, starts, order):
+def group_sums(row_grads, starts, order, out):
     """``out[u] = row_grads[order[p0]] + row_grads[order[p0 + 1]] + ...`` over group ``u``.
 
     Starts from the first gradient (no ``0 +``), in position order, one
-    thread per output row, groups split into chunks of ~equal work.
+    thread per output row, groups split into chunks of ~equal work.  ``out``
+    is ``(len(starts) - 1, dim)`` of the grads dtype; returned.
     """
     nnz = starts.shape[0] - 1
     n = starts[nnz]
     dim = row_grads.shape[1]
     ahead = prefetch_distance(row_grads)
-    out = np.empty((nnz, dim), row_grads.dtype)
     bounds = _sum_chunks(starts)
     for t in prange(bounds.shape[0] - 1):
         for u in range(bounds[t], bounds[t + 1]):
@@ -504,9 +523,10 @@ def group_sums(row_grads, starts, order):
 
 
 # ------------------------------------------------------------------ unchecked entry points
-# Python-level compositions of the kernels above (each kernel is compiled once
-# and called from Python: composing them inside another @njit function would
-# make Numba generate the whole call tree again for that function).
+# Python-level compositions of the kernels above.  Each kernel is compiled
+# once and called from Python: composing them inside another @njit function
+# would make Numba generate the whole call tree again for that function.
+# Large outputs are allocated here with NumPy (huge pages), not in the kernels.
 
 
 def embedding_bag_grad_unchecked(grad_out, indices, offsets, weights, use_weights, mean,
@@ -518,9 +538,11 @@ def embedding_bag_grad_unchecked(grad_out, indices, offsets, weights, use_weight
     already known.  Returns ``(rows, row_grads)``.
     """
     lo, hi, _ = scan_ids(indices) if scan is None else scan
-    rows, starts, src, pos = transpose(indices, offsets, lo, hi, bool(use_weights))
-    return rows, bag_grad_sums(grad_out, offsets, starts, src, pos, weights,
-                               bool(use_weights), bool(mean))
+    use_weights, mean = bool(use_weights), bool(mean)
+    rows, starts, src, pos = transpose(indices, offsets, lo, hi, use_weights)
+    out = np.empty((rows.shape[0], grad_out.shape[1]), grad_out.dtype)
+    bag_grad_sums(grad_out, offsets, starts, src, pos, weights, use_weights, mean, out)
+    return rows, out
 
 
 def coalesce_unchecked(rows, row_grads, scan=None, copy=True):
@@ -534,4 +556,6 @@ def coalesce_unchecked(rows, row_grads, scan=None, copy=True):
     if n_not_increasing == 0:
         return (rows.copy(), row_grads.copy()) if copy else (rows, row_grads)
     uniq, starts, order = group_ids(rows, lo, hi)
-    return uniq, group_sums(row_grads, starts, order)
+    out = np.empty((uniq.shape[0], row_grads.shape[1]), row_grads.dtype)
+    group_sums(row_grads, starts, order, out)
+    return uniq, out

@@ -49,15 +49,15 @@ from numba import njit, prange
 from fastembed.kernels.lookup import coalesce_unchecked, prefetch_distance, prefetch_row
 
 __all__ = [
-    "sgd_row",
     "adagrad_row",
-    "rowwise_adagrad_row",
-    "sgd_update_unchecked",
-    "adagrad_update_unchecked",
-    "rowwise_adagrad_update_unchecked",
-    "sgd_unique",
     "adagrad_unique",
+    "adagrad_update_unchecked",
+    "rowwise_adagrad_row",
     "rowwise_adagrad_unique",
+    "rowwise_adagrad_update_unchecked",
+    "sgd_row",
+    "sgd_unique",
+    "sgd_update_unchecked",
 ]
 
 
