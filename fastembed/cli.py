@@ -116,6 +116,7 @@ def _with_presets(command):
 @_setting("bucket", int, "Hash buckets for n-grams.")
 @_setting("min_count", int, "Drop words rarer than this.")
 @_setting("min_count_label", int, "Drop labels rarer than this.")
+@_setting("min_count_ngram", int, "Drop hashed n-gram rows seen fewer times than this.")
 @_setting("minn", int, "Shortest character n-gram (0: none).")
 @_setting("maxn", int, "Longest character n-gram (0: none).")
 @_setting("loss", click.Choice(["softmax", "ova", "hs"]),

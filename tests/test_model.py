@@ -39,7 +39,8 @@ def _step(loss, optimizer, inp, out, bag, labels, lr, weights=None):
     return inp, out_local[0], hs, z[0][0]
 
 
-def _tables(n_rows=6, n_out=3, dim=4, seed=0):
+def _tables(n_rows=7, n_out=3, dim=4, seed=0):
+    """Random tables; the last input row plays the zero row of unseen n-grams (rows 0..5 learn)."""
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(n_rows, dim)).astype(np.float32),
             rng.normal(size=(n_out, dim)).astype(np.float32))
@@ -69,6 +70,14 @@ def test_softmax_sgd_step_matches_hand_gradient(weights):
     np.testing.assert_allclose(new_inp, _input_update(inp, bag, lr * w, grad_hidden),
                                rtol=1e-5, atol=1e-6)
     assert loss == pytest.approx(-np.log(p[1] + 1e-5), rel=1e-5)
+
+
+def test_the_unseen_ngram_row_never_learns():
+    inp, out = _tables()
+    inp[-1] = 0.0
+    new_inp, _, _, _ = _step("softmax", "sgd", inp, out, [1, 6, 6], [0], 0.5)
+    assert not new_inp[-1].any()
+    assert not np.array_equal(new_inp[1], inp[1])
 
 
 def test_ova_step_matches_hand_gradient():
@@ -337,3 +346,16 @@ def test_bad_model_files_give_clear_errors(trained, tmp_path):
     (tmp_path / "corrupt.fe").write_bytes(bytes(corrupt))
     with pytest.raises(ModelFileError):
         fastembed.load_model(tmp_path / "corrupt.fe")
+
+
+def test_min_count_ngram_keeps_exactly_the_frequent_buckets(trec_train):
+    m = fastembed.train_supervised(str(trec_train), preset="fasttext", word_ngrams=2,
+                                   bucket=50_000, min_count_ngram=3, epoch=1, threads=1, verbose=0)
+    raw = m.dictionary.encode(str(trec_train)).indices  # rows of the full (nwords + bucket) space
+    nwords = m.dictionary.nwords
+    buckets, counts = np.unique(raw[raw >= nwords] - nwords, return_counts=True)
+    assert set(m.bucket_ids.tolist()) == set(buckets[counts >= 3].tolist())
+    assert m.input_matrix.shape[0] == nwords + (counts >= 3).sum() + 1
+    # a pruned bucket reads as the zero row
+    rare = buckets[counts < 3][0]
+    assert not m.input_matrix[m._compact(np.array([nwords + rare], np.int32))].any()

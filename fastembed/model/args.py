@@ -20,7 +20,7 @@ class ArgumentError(ValueError):
 # fastText's model (mean pooling, SGD, softmax, unigrams) and keeps side-by-side comparisons
 # with fastText meaningful. "fastembed" is what a user who passes only a corpus gets.
 PRESETS = {
-    "fastembed": {"pooling": "tfidf", "word_ngrams": 2, "lr": 0.3},
+    "fastembed": {"pooling": "tfidf", "word_ngrams": 2, "lr": 0.3, "min_count_ngram": 3},
     "fasttext": {},
 }
 DEFAULT_PRESET = "fastembed"
@@ -40,6 +40,7 @@ class TrainArgs:
     bucket: int = 2_000_000
     min_count: int = 1
     min_count_label: int = 1
+    min_count_ngram: int = 1
     minn: int = 0
     maxn: int = 0
     loss: str = "softmax"
@@ -75,6 +76,7 @@ class TrainArgs:
         _check_int("bucket", self.bucket, low=0, high=2**31 - 1)
         _check_int("min_count", self.min_count, low=1)
         _check_int("min_count_label", self.min_count_label, low=1)
+        _check_int("min_count_ngram", self.min_count_ngram, low=1)
         _check_int("minn", self.minn, low=0)
         _check_int("maxn", self.maxn, low=0)
         _check_int("threads", self.threads, low=0)

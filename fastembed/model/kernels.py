@@ -81,6 +81,34 @@ def remap_buckets(indices, nwords, bucket_map, bucket_ids, n_used):
     return n_used
 
 
+@njit(cache=True, nogil=True)
+def prune_rare_buckets(indices, nwords, n_used, min_count):
+    """Drop compact n-gram rows seen fewer than ``min_count`` times; renumber the rest.
+
+    ``indices`` is rewritten in place: a kept row moves to its rank among the kept rows, a
+    dropped one to ``nwords + n_kept``, the zero row that stands for unseen buckets.
+    Returns the boolean mask of kept rows, shape (n_used,).
+    """
+    counts = np.zeros(n_used, dtype=np.int64)
+    for i in range(indices.size):
+        r = indices[i]
+        if r >= nwords:
+            counts[r - nwords] += 1
+    new_id = np.full(n_used, -1, dtype=np.int64)
+    n_kept = 0
+    for c in range(n_used):
+        if counts[c] >= min_count:
+            new_id[c] = n_kept
+            n_kept += 1
+    unseen = nwords + n_kept
+    for i in range(indices.size):
+        r = indices[i]
+        if r >= nwords:
+            c = new_id[r - nwords]
+            indices[i] = unseen if c < 0 else nwords + c
+    return new_id >= 0
+
+
 # -- forward ----------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, inline="always")
@@ -229,9 +257,11 @@ def _example_step(inp, out, inp_state, out_state, indices, weights, b0, b1,
                                          hs_codes[q] != 0, lr, opt_kind)
     n = b1 - b0
     mean_w = np.float32(1.0) / np.float32(n)
+    unseen = inp.shape[0] - 1  # the zero row of unseen and pruned n-grams never learns
     for i in range(b0, b1):
-        w = weights[i] if weights.size > 0 else mean_w
-        _update_row(inp, inp_state, indices[i], grad, w, lr, opt_kind)
+        if indices[i] != unseen:
+            w = weights[i] if weights.size > 0 else mean_w
+            _update_row(inp, inp_state, indices[i], grad, w, lr, opt_kind)
     return loss
 
 
