@@ -66,3 +66,13 @@ def build_paths(counts):
         offsets.append(len(paths))
     return (np.asarray(paths, dtype=np.int32), np.asarray(codes, dtype=np.uint8),
             np.asarray(offsets, dtype=np.int64))
+
+
+def tree_arrays(loss, label_counts):
+    """``build_paths(label_counts)`` for ``loss == "hs"``; empty arrays for the other losses.
+
+    The kernels take the three arrays whatever the loss, so that they compile once.
+    """
+    if loss == "hs":
+        return build_paths(label_counts)
+    return np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64)

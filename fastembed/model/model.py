@@ -8,7 +8,7 @@ from fastembed import __version__
 from fastembed.io import ModelFileError, load_arrays, save_arrays
 from fastembed.model import kernels as K
 from fastembed.model.args import TrainArgs
-from fastembed.model.huffman import build_paths
+from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights
 from fastembed.text import Dictionary
 
@@ -46,10 +46,7 @@ class Model:
         self.bucket_ids = bucket_ids
         self.train_stats = dict(train_stats or {})
         self._bucket_map = None
-        if args.loss == "hs":
-            self._hs = build_paths(dictionary.label_counts)
-        else:
-            self._hs = (np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64))
+        self._hs = tree_arrays(args.loss, dictionary.label_counts)
 
     # -- the fastText-like surface -----------------------------------------------------------
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from fastembed.model import kernels as K
 from fastembed.model.args import TrainArgs
-from fastembed.model.huffman import build_paths
+from fastembed.model.huffman import tree_arrays
 from fastembed.model.model import Model
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.progress import Progress
@@ -200,10 +200,7 @@ class _Trainer:
         self.n_threads = args.n_threads
         self.loss_kind = K.LOSS_CODES[args.loss]
         self.opt_kind = K.OPTIMIZER_CODES[args.optimizer]
-        if args.loss == "hs":
-            self.hs = build_paths(dictionary.label_counts)
-        else:
-            self.hs = (np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(1, np.int64))
+        self.hs = tree_arrays(args.loss, dictionary.label_counts)
         self.inp_state = optimizer_state(args.optimizer, inp)
         self.out_state = optimizer_state(args.optimizer, out)
         # per-thread copies of the output layer and its state (see kernels.train_pass)
