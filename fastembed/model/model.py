@@ -125,7 +125,9 @@ class Model:
         labels = self.labels
         results = []
         for probs in self._probabilities(source):
-            for row, cols in zip(probs, _top_k(probs, k, threshold)):
+            top, keep = _top_k(probs, k, threshold)
+            for row, cols, mask in zip(probs, top, keep):
+                cols = cols[mask]
                 results.append((tuple(labels[c] for c in cols), row[cols].astype(np.float64)))
         return results
 
@@ -138,7 +140,7 @@ class Model:
             Lines without a known label are not counted.
         """
         n, correct, n_pred, n_gold, _ = self._evaluate(path, k, threshold)
-        return n, (correct.sum() / max(n_pred.sum(), 1)), (correct.sum() / max(n_gold.sum(), 1))
+        return n, float(correct.sum() / max(n_pred.sum(), 1)), float(correct.sum() / max(n_gold.sum(), 1))
 
     def test_label(self, path, k=1, threshold=0.0):
         """Per-label precision, recall and F1 at ``k``: ``{label: {"precision", "recall", "f1score"}}``."""
@@ -255,33 +257,42 @@ class Model:
             yield probs
 
     def _evaluate(self, source, k, threshold):
-        """Counts for precision/recall at k, per label: (n, correct, n_pred, n_gold, n_lines)."""
+        """Counts for precision/recall at k, per label: (n, correct, n_pred, n_gold, n_lines).
+
+        As fastText's ``test``: lines without a known label are left out; a prediction is
+        correct when its label is among the line's labels.
+        """
         k = self._check_k(k)
         bags = self._encode(source, keep_unlabelled=False)
         n_labels = len(self.labels)
-        correct = np.zeros(n_labels, dtype=np.int64)
-        n_pred = np.zeros(n_labels, dtype=np.int64)
-        n_gold = np.zeros(n_labels, dtype=np.int64)
         lab_idx, lab_off = bags.label_indices, bags.label_offsets
-        n = 0
+        n_lines = lab_off.size - 1
+        has_gold = np.diff(lab_off) > 0
+        gold_keys = np.repeat(np.arange(n_lines, dtype=np.int64), np.diff(lab_off)) * n_labels + lab_idx
+        pred_lines, pred_cols = [], []
         row0 = 0
         for probs in self._bag_probabilities(bags):
-            for i, cols in enumerate(_top_k(probs, k, threshold)):
-                b = row0 + i
-                gold = lab_idx[lab_off[b]:lab_off[b + 1]]
-                if gold.size == 0:
-                    continue
-                n += 1
-                np.add.at(n_gold, gold, 1)
-                np.add.at(n_pred, cols, 1)
-                hits = cols[np.isin(cols, gold)]
-                np.add.at(correct, hits, 1)
+            top, keep = _top_k(probs, k, threshold)
+            rows, slots = np.nonzero(keep)
+            pred_lines.append(rows + row0)
+            pred_cols.append(top[rows, slots])
             row0 += probs.shape[0]
-        return n, correct, n_pred, n_gold, row0
+        pred_lines = np.concatenate(pred_lines) if pred_lines else np.zeros(0, np.int64)
+        pred_cols = np.concatenate(pred_cols) if pred_cols else np.zeros(0, np.int64)
+        counted = has_gold[pred_lines]
+        pred_lines, pred_cols = pred_lines[counted], pred_cols[counted]
+        hits = np.isin(pred_lines * n_labels + pred_cols, gold_keys)
+        correct = np.bincount(pred_cols[hits], minlength=n_labels)
+        n_pred = np.bincount(pred_cols, minlength=n_labels)
+        n_gold = np.bincount(lab_idx, minlength=n_labels)
+        return int(has_gold.sum()), correct, n_pred, n_gold, n_lines
 
 
 def _top_k(probs, k, threshold):
-    """Column indices of the ``k`` largest entries per row, descending, at least ``threshold``."""
+    """The ``k`` largest entries per row, descending: (columns (n, k), kept (n, k) bool).
+
+    ``kept`` marks the entries of at least ``threshold``; they come first in each row.
+    """
     n_labels = probs.shape[1]
     if k < n_labels:
         part = np.argpartition(-probs, k - 1, axis=1)[:, :k]
@@ -291,7 +302,7 @@ def _top_k(probs, k, threshold):
     order = np.argsort(-vals, axis=1, kind="stable")
     top = np.take_along_axis(part, order, axis=1)
     keep = np.take_along_axis(vals, order, axis=1) >= threshold
-    return [row[mask] for row, mask in zip(top, keep)]
+    return top, keep
 
 
 def _check_single_line(text, name):
