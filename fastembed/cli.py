@@ -119,8 +119,9 @@ def _with_presets(command):
 @_setting("min_count_ngram", int, "Drop hashed n-gram rows seen fewer times than this.")
 @_setting("minn", int, "Shortest character n-gram (0: none).")
 @_setting("maxn", int, "Longest character n-gram (0: none).")
-@_setting("loss", click.Choice(["softmax", "ova", "hs"]),
-          "softmax; one-vs-all (multi-label); hierarchical softmax.")
+@_setting("loss", click.Choice(["softmax", "ova", "hs", "auto"]),
+          "softmax; one-vs-all (multi-label); hierarchical softmax; auto: ova if the corpus "
+          "is multi-label, else softmax.")
 @_setting("optimizer", click.Choice(["sgd", "adagrad", "rowwise-adagrad"]),
           "Update rule of the embedding rows.")
 @_setting("pooling", click.Choice(["mean", "sqrt", "tfidf"]),

@@ -359,3 +359,13 @@ def test_min_count_ngram_keeps_exactly_the_frequent_buckets(trec_train):
     # a pruned bucket reads as the zero row
     rare = buckets[counts < 3][0]
     assert not m.input_matrix[m._compact(np.array([nwords + rare], np.int32))].any()
+
+
+def test_auto_loss_is_ova_on_multi_label_corpora(trec_train):
+    from conftest import FIXTURES  # noqa: PLC0415
+
+    reuters = FIXTURES / "reuters21578_modapte_train_slice.txt.gz"  # has multi-label lines
+    kw = dict(epoch=1, dim=8, threads=1, verbose=0)
+    assert fastembed.train_supervised(str(reuters), **kw).args.loss == "ova"
+    assert fastembed.train_supervised(str(trec_train), **kw).args.loss == "softmax"
+    assert fastembed.train_supervised(str(reuters), preset="fasttext", **kw).args.loss == "softmax"

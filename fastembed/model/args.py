@@ -6,7 +6,7 @@ import numbers
 import os
 from dataclasses import dataclass
 
-LOSSES = ("softmax", "ova", "hs")
+LOSSES = ("softmax", "ova", "hs", "auto")  # auto: ova on a multi-label corpus, else softmax
 OPTIMIZERS = ("sgd", "adagrad", "rowwise-adagrad")
 POOLINGS = ("mean", "sqrt", "tfidf")
 
@@ -20,7 +20,8 @@ class ArgumentError(ValueError):
 # fastText's model (mean pooling, SGD, softmax, unigrams) and keeps side-by-side comparisons
 # with fastText meaningful. "fastembed" is what a user who passes only a corpus gets.
 PRESETS = {
-    "fastembed": {"pooling": "tfidf", "word_ngrams": 2, "lr": 0.3, "min_count_ngram": 3},
+    "fastembed": {"pooling": "tfidf", "word_ngrams": 2, "lr": 0.3, "min_count_ngram": 3,
+                  "loss": "auto"},
     "fasttext": {},
 }
 DEFAULT_PRESET = "fastembed"
@@ -113,6 +114,11 @@ class TrainArgs:
         """Hash buckets actually used: none without n-grams, as fastText does in supervised mode."""
         return self.bucket if (self.word_ngrams > 1 or self.maxn > 0) else 0
 
+    def resolve_loss(self, multi_label):
+        """Settle ``loss="auto"`` once the corpus is read: ova if any line has several labels."""
+        if self.loss == "auto":
+            self.loss = "ova" if multi_label else "softmax"
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
@@ -127,7 +133,7 @@ def describe_presets():
     """One line per preset with the settings presets differ in, for ``--help``."""
     fields = {f.name: f.default for f in dataclasses.fields(TrainArgs)}
     keys = [k for k in fields if any(k in values for values in PRESETS.values())]
-    keys += ["dim", "epoch", "loss", "optimizer"]
+    keys += [k for k in ("dim", "epoch", "loss", "optimizer") if k not in keys]
     return [f"{name}: " + ", ".join(f"{k.replace('_', '-')} {values.get(k, fields[k])}" for k in keys)
             for name, values in PRESETS.items()]
 

@@ -49,7 +49,8 @@ def train_supervised(input, *, preset=None, lr=None, dim=None, epoch=None, word_
     word_ngrams       2                           1
     lr                0.3                         0.1
     dim, epoch        100, 5                      100, 5
-    loss, optimizer   softmax, sgd                softmax, sgd
+    loss              auto (ova if multi-label)   softmax
+    optimizer         sgd                         sgd
     bucket            2,000,000                   2,000,000
     ================  ==========================  ===========================
 
@@ -77,8 +78,9 @@ def train_supervised(input, *, preset=None, lr=None, dim=None, epoch=None, word_
         never seen, they stand for a zero row. 1 keeps all, as fastText does.
     minn, maxn : int
         Lengths of character n-grams (0 disables them).
-    loss : {"softmax", "ova", "hs"}
-        Softmax; one-vs-all sigmoids (multi-label); hierarchical softmax.
+    loss : {"softmax", "ova", "hs", "auto"}
+        Softmax; one-vs-all sigmoids (multi-label); hierarchical softmax; "auto" picks "ova"
+        when a line of the corpus has several labels, "softmax" otherwise.
     optimizer : {"sgd", "adagrad", "rowwise-adagrad"}
         Update rule for the embedding rows and the output layer.
     pooling : {"mean", "sqrt", "tfidf"}
@@ -111,6 +113,7 @@ def train_supervised(input, *, preset=None, lr=None, dim=None, epoch=None, word_
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
         bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn)
     stats["read_s"] = time.perf_counter() - t_start
+    args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
 
     t0 = time.perf_counter()
     inp, out, bucket_ids = _init_tables(args, dictionary, corpus)
