@@ -6,8 +6,8 @@ arguments, a missing or malformed corpus, a corrupt model, divergence, Ctrl-C) e
 """
 
 import contextlib
-import inspect
 import gzip
+import inspect
 import os
 import sys
 import time
