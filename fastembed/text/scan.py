@@ -85,17 +85,23 @@ def _slot(h, bits):
 
 
 @njit(**_NJIT)
-def _rehash(table, e_hash, nent, bits):
-    newbits = bits + 1
-    new = np.full(np.int64(1) << newbits, EMPTY, np.uint64)
-    mask = (np.int64(1) << newbits) - 1
-    for e in range(nent):
+def _fill_table(e_hash, n, bits):
+    """A table of ``2**bits`` slots holding entries ``0..n-1`` (key ``hash << 32 | id``)."""
+    table = np.full(np.int64(1) << bits, EMPTY, np.uint64)
+    mask = (np.int64(1) << bits) - 1
+    for e in range(n):
         h = e_hash[e]
-        s = _slot(h, newbits)
-        while new[s] != EMPTY:
+        s = _slot(h, bits)
+        while table[s] != EMPTY:
             s = (s + 1) & mask
-        new[s] = (h << U32) | np.uint64(e)
-    return new, newbits
+        table[s] = (h << U32) | np.uint64(e)
+    return table
+
+
+@njit(**_NJIT)
+def _rehash(e_hash, nent, bits):
+    """The table grown to twice the slots, entries re-inserted."""
+    return _fill_table(e_hash, nent, bits + 1), bits + 1
 
 
 @njit(**_NJIT)
@@ -320,7 +326,7 @@ def scan_corpus(data, prefix, eos):
             e_hash, e_count, e_label = _resize(e_hash, cap), _resize(e_count, cap), _resize(e_label, cap)
             e_off = _resize(e_off, cap + 1)
         if nent + 1 > ((1 << bits) * 5) // 8:
-            table, bits = _rehash(table, e_hash, nent, bits)
+            table, bits = _rehash(e_hash, nent, bits)
             bits = int(bits)
         if e_off[nent] + room > pool.size:
             pool = _resize(pool, max(2 * pool.size, int(e_off[nent]) + room))
@@ -397,15 +403,7 @@ def build_table(e_hash, n):
     bits = 4
     while (np.int64(1) << bits) < 2 * n + 2:
         bits += 1
-    table = np.full(np.int64(1) << bits, EMPTY, np.uint64)
-    mask = (np.int64(1) << bits) - 1
-    for e in range(n):
-        h = e_hash[e]
-        s = _slot(h, bits)
-        while table[s] != EMPTY:
-            s = (s + 1) & mask
-        table[s] = (h << U32) | np.uint64(e)
-    return table, bits
+    return _fill_table(e_hash, n, bits), bits
 
 
 @njit(**_NJIT)
