@@ -449,15 +449,7 @@ def embedding_bag_kernel(table, indices, offsets, weights, use_weights, mean, ou
 @njit(cache=True, nogil=True)
 def _sum_chunks(starts):
     """Split the groups into ``SUM_CHUNKS`` ranges of ~equal numbers of positions."""
-    n_chunks = SUM_CHUNKS
-    nnz = starts.shape[0] - 1
-    n = starts[nnz]
-    bounds = np.empty(n_chunks + 1, np.int64)
-    for t in range(n_chunks + 1):
-        bounds[t] = min(np.searchsorted(starts, (n * t) // n_chunks), nnz)
-    bounds[0] = 0
-    bounds[n_chunks] = nnz
-    return bounds
+    return _sort_chunks(starts, starts[starts.shape[0] - 1], SUM_CHUNKS)
 
 
 @njit(cache=True, nogil=True, parallel=True)

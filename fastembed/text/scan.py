@@ -416,30 +416,12 @@ def lookup_entries(table, bits, d_pool, d_off, q_hash, q_pool, q_off):
     Returns ``int32[n_query]``.
     """
     m = q_hash.size
-    mask = (np.int64(1) << bits) - 1
     out = np.full(m, -1, np.int32)
     for q in range(m):
-        h = q_hash[q]
         qs = q_off[q]
-        ln = q_off[q + 1] - qs
-        s = _slot(h, bits)
-        while True:
-            key = table[s]
-            if key == EMPTY:
-                break
-            if (key >> U32) == h:
-                d = np.int64(key & ID_MASK)
-                p = d_off[d]
-                if d_off[d + 1] - p == ln:
-                    same = True
-                    for k in range(ln):
-                        if d_pool[p + k] != q_pool[qs + k]:
-                            same = False
-                            break
-                    if same:
-                        out[q] = d
-                        break
-            s = (s + 1) & mask
+        e = _find(table, bits, d_off, d_pool, q_pool, qs, q_off[q + 1] - qs, q_hash[q])
+        if e >= 0:
+            out[q] = e
     return out
 
 
