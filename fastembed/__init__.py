@@ -2,19 +2,23 @@
 
 Layers, each importable on its own:
 
-* ``fastembed.kernels`` -- pure Numba kernels for embedding lookups and sparse row-wise updates.
-* ``fastembed.text``    -- a fastText-format corpus to a dictionary and CSR bags of ids.
-* ``fastembed.model``   -- the classifier, its training loop and its numerical kernels.
-* ``fastembed.io``      -- atomic writes and the model file format.
-* ``fastembed.cli``     -- the ``fastembed`` command.
+* ``fastembed.kernels``  -- pure Numba kernels for embedding lookups and sparse row-wise updates.
+* ``fastembed.text``     -- a fastText-format corpus to a dictionary and CSR bags of ids.
+* ``fastembed.model``    -- the classifier, its training loop and its numerical kernels.
+* ``fastembed.settings`` -- every training setting, declared once (standard library only).
+* ``fastembed.errors``   -- the errors a user can cause.
+* ``fastembed.cli``      -- the ``fastembed`` command.
 
 The names below load lazily, so ``import fastembed`` (and ``fastembed --help``) stays cheap
 until a model is trained or loaded.
 """
 
-__version__ = "0.1.0"
+from fastembed._version import __version__
+from fastembed.errors import ArgumentError, CorpusError, FastembedError, ModelFileError, TrainingDiverged
+from fastembed.settings import TrainArgs
 
-__all__ = ["Model", "TrainArgs", "load_model", "train_supervised", "__version__"]
+__all__ = ["ArgumentError", "CorpusError", "FastembedError", "Model", "ModelFileError", "TrainArgs",
+           "TrainingDiverged", "__version__", "load_model", "train_supervised"]
 
 
 def load_model(path):
@@ -25,7 +29,7 @@ def load_model(path):
 
 
 def __getattr__(name):
-    if name in ("Model", "TrainArgs", "train_supervised"):
+    if name in ("Model", "train_supervised"):
         import fastembed.model
 
         return getattr(fastembed.model, name)

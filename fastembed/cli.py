@@ -16,7 +16,9 @@ from pathlib import Path
 
 import click
 
-from fastembed import __version__
+from fastembed._version import __version__
+from fastembed.errors import FastembedError
+from fastembed.settings import PRESETS, SETTINGS, describe_presets
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -46,8 +48,10 @@ class _Group(click.Group):
             # the reader went away (e.g. `| head`): not an error of ours
             sys.stderr.close()
             sys.exit(0)
-        except (OSError, ValueError, TypeError, IndexError, ArithmeticError, MemoryError) as exc:
+        except (FastembedError, OSError) as exc:
             _fail(_one_line(exc), EXIT_ERROR)
+        except MemoryError:
+            _fail("out of memory", EXIT_ERROR)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
@@ -89,15 +93,27 @@ def bundled_corpus():
     return train, test
 
 
-def _setting(name, type_, help_, **kw):
-    """An option whose default (None) means: the preset's value."""
-    return click.option(f"--{name.replace('_', '-')}", name, type=type_, default=None,
-                        help=f"{help_} [default: the preset's]", **kw)
+def cli_type(setting):
+    """The click type of a setting: its choices, or its type with its range (out of range is a usage error)."""
+    if setting.choices:
+        return click.Choice(setting.choices)
+    if setting.kind is int:
+        return click.IntRange(setting.low, setting.high)
+    if setting.kind is float:
+        return click.FloatRange(setting.low, setting.high, min_open=setting.low_open)
+    return click.STRING
+
+
+def _settings_options(command):
+    """One option per training setting, from :data:`fastembed.settings.SETTINGS`."""
+    for setting in reversed(SETTINGS):
+        default = "the preset's" if setting.preset_dependent else repr(setting.default)
+        command = click.option(setting.option, setting.name, type=cli_type(setting), default=None,
+                               help=f"{setting.help} [default: {default}]")(command)
+    return command
 
 
 def _with_presets(command):
-    from fastembed.model.args import describe_presets  # stdlib only: keeps --help fast
-
     command.help = inspect.cleandoc(command.help) + "\n\n\b\n" + "\n".join(describe_presets())
     return command
 
@@ -107,29 +123,9 @@ def _with_presets(command):
 @click.argument("corpus", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", default="model.fe", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the model.")
-@click.option("--preset", type=click.Choice(["fastembed", "fasttext"]), default="fastembed",
+@click.option("--preset", type=click.Choice(PRESETS), default="fastembed",
               show_default=True, help="Where unset settings come from (see above).")
-@_setting("dim", int, "Size of the word vectors.")
-@_setting("lr", float, "Initial learning rate (decays linearly to 0).")
-@_setting("epoch", int, "Passes over the corpus.")
-@_setting("word_ngrams", int, "Longest word n-gram.")
-@_setting("bucket", int, "Hash buckets for n-grams.")
-@_setting("min_count", int, "Drop words rarer than this.")
-@_setting("min_count_label", int, "Drop labels rarer than this.")
-@_setting("min_count_ngram", int, "Drop hashed n-gram rows seen fewer times than this.")
-@_setting("minn", int, "Shortest character n-gram (0: none).")
-@_setting("maxn", int, "Longest character n-gram (0: none).")
-@_setting("loss", click.Choice(["softmax", "ova", "hs", "auto"]),
-          "softmax; one-vs-all (multi-label); hierarchical softmax; auto: ova if the corpus "
-          "is multi-label, else softmax.")
-@_setting("optimizer", click.Choice(["sgd", "adagrad", "rowwise-adagrad"]),
-          "Update rule of the embedding rows.")
-@_setting("pooling", click.Choice(["mean", "sqrt", "tfidf"]),
-          "How a line's rows become its vector.")
-@click.option("--threads", type=int, default=None, help="Training threads [default: all cores].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--label-prefix", default="__label__", show_default=True,
-              help="Tokens starting with this are labels.")
+@_settings_options
 @click.option("--valid", type=click.Path(dir_okay=False),
               help="A labelled corpus to report P@1 on after training.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
@@ -264,7 +260,7 @@ def _line_blocks(stream):
 def vectors(model_path, output):
     """Word vectors of MODEL in word2vec text format (.vec), as gensim loads them."""
     import fastembed
-    from fastembed.io import atomic_output
+    from fastembed.files import atomic_output
 
     model = fastembed.load_model(model_path)
     if output is None:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from numba import njit
 
 import fastembed.kernels as K
-from fastembed.kernels import lookup, optim
+from fastembed.kernels import grouping, lookup, optim
 
 FLOATS = [np.float32, np.float64]
 INTS = [np.int32, np.int64]
@@ -188,7 +188,7 @@ def test_embedding_bag_grad_wide_span_weighted():
     er, eg = ref.bag_grad_loop(grad_out, idx, offsets, "sum", weights)
     assert_same(rows, er)
     assert_same(g, eg)
-    assert not lookup.use_counting(len(idx), idx.min(), idx.max())
+    assert not grouping.use_counting(len(idx), idx.min(), idx.max())
 
 
 def test_raw_kernels_overwrite_reused_buffers():
@@ -272,8 +272,8 @@ def test_group_ids_is_a_stable_argsort(idtype, span):
     rng = np.random.default_rng(span % 1000)
     span = min(span, np.iinfo(idtype).max)
     ids = rng.choice(rng.integers(0, span, 50, dtype=np.int64), 400).astype(idtype)
-    lo, hi, _ = lookup.scan_ids(ids)
-    uniq, starts, order = lookup.group_ids(ids, lo, hi)
+    lo, hi, _ = grouping.scan_ids(ids)
+    uniq, starts, order = grouping.group_ids(ids, lo, hi)
     np.testing.assert_array_equal(order, np.argsort(ids, kind="stable"))
     assert_same(uniq, np.unique(ids))
     np.testing.assert_array_equal(starts, np.searchsorted(ids[order], uniq).tolist() + [len(ids)])
@@ -284,7 +284,7 @@ def test_raw_coalesce_accepts_any_int64():
     info = np.iinfo(np.int64)
     rows = np.array([info.max, info.min, -1, info.max, 0, info.min], np.int64)
     g = np.arange(12, dtype=np.float64).reshape(6, 2)
-    u, s = lookup.coalesce_unchecked(rows, g)
+    u, s = grouping.coalesce_unchecked(rows, g)
     eu, es = ref.coalesce_loop(rows, g)
     assert_same(u, eu)
     assert_same(s, es)

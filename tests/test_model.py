@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import fastembed
-from fastembed.io import ModelFileError
-from fastembed.model import kernels as K
-from fastembed.model.args import ArgumentError, TrainArgs
+from fastembed.errors import ArgumentError, ModelFileError, TrainingDiverged
+from fastembed.model import train_step
+from fastembed.model.forward import LOSS_CODES
 from fastembed.model.huffman import build_paths
-from fastembed.model.train import TrainingDiverged, optimizer_state
+from fastembed.model.training import optimizer_state
+from fastembed.settings import TrainArgs
 
 # -- one update step against NumPy ------------------------------------------------------------
 
@@ -32,9 +33,9 @@ def _step(loss, optimizer, inp, out, bag, labels, lr, weights=None):
     z = np.zeros(1, np.float64), np.zeros(1, np.int64), np.zeros(1, np.int64)
     out_local = out[None].copy()
     out_state_local = tuple(a[None].copy() for a in states[1])
-    K.train_pass(inp, out_local, states[0], out_state_local, indices, offsets, w, label_indices,
+    train_step.train_pass(inp, out_local, states[0], out_state_local, indices, offsets, w, label_indices,
                  label_offsets, np.array([indices.size], np.int32), np.zeros(1, np.int64),
-                 0, 1, 1, float(lr), 0.0, 1e12, K.LOSS_CODES[loss], K.OPTIMIZER_CODES[optimizer],
+                 0, 1, 1, float(lr), 0.0, 1e12, LOSS_CODES[loss], train_step.OPTIMIZER_CODES[optimizer],
                  *hs, np.zeros(1, np.uint64), *z)
     return inp, out_local[0], hs, z[0][0]
 

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from fastembed.kernels.lookup import scan_ids
+from fastembed.kernels.grouping import scan_ids
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 ID_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -78,7 +78,7 @@ def as_ids(ids, name):
 def check_ids(ids, name, n_rows=None):
     """Ids as in :func:`as_ids`, all in ``[0, n_rows)`` (or ``>= 0`` if n_rows is None).
 
-    One pass over the ids (:func:`fastembed.kernels.lookup.scan_ids`); the
+    One pass over the ids (:func:`fastembed.kernels.grouping.scan_ids`); the
     first offending position is located only on the error path.
     Returns ``(ids, (lo, hi, n_not_increasing))``.
     """

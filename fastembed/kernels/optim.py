@@ -29,11 +29,11 @@ one multiplier ``lr / (sqrt(state) + eps)`` per row).
 Batch updates without validation (what :mod:`fastembed.kernels` calls):
 
 * ``sgd_update_unchecked(table, rows, row_grads, lr)``
-* ``adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=1e-10)``
-* ``rowwise_adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=1e-10)``
+* ``adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=ADAGRAD_EPS)``
+* ``rowwise_adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=ADAGRAD_EPS)``
 
 Python functions: they coalesce ``rows`` with
-:func:`fastembed.kernels.lookup.coalesce_unchecked` (unless already strictly
+:func:`fastembed.kernels.grouping.coalesce_unchecked` (unless already strictly
 increasing), then call the @njit kernel ``sgd_unique`` / ``adagrad_unique`` /
 ``rowwise_adagrad_unique`` (parallel over unique int64 rows, one row per
 thread, so compiled per float dtype only), so the result is exactly
@@ -44,11 +44,14 @@ can be called directly with already unique rows.
 """
 
 import numpy as np
-from numba import njit, prange
 
-from fastembed.kernels.lookup import coalesce_unchecked, prefetch_distance, prefetch_row
+from fastembed.jit import OUTLINE, PARALLEL, njit, prange, prefetch_distance, prefetch_row
+from fastembed.kernels.grouping import coalesce_unchecked
+
+ADAGRAD_EPS = 1e-10  # the default epsilon of both Adagrads (torch.optim.Adagrad's)
 
 __all__ = [
+    "ADAGRAD_EPS",
     "adagrad_row",
     "adagrad_unique",
     "adagrad_update_unchecked",
@@ -66,7 +69,7 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True, inline="never")
+@njit(**OUTLINE)
 def sgd_row(table, row, grad, scale, lr):
     """``table[row] -= lr * (scale * grad)`` in the table's dtype, in place."""
     T = table.dtype.type
@@ -76,7 +79,7 @@ def sgd_row(table, row, grad, scale, lr):
         table[row, j] -= step * (s * T(grad[j]))
 
 
-@njit(cache=True, nogil=True, inline="never")
+@njit(**OUTLINE)
 def adagrad_row(table, state, row, grad, scale, lr, eps):
     """Element-wise Adagrad on one row, in place (PyTorch's formula).
 
@@ -94,7 +97,7 @@ def adagrad_row(table, state, row, grad, scale, lr, eps):
         table[row, j] -= step * (g / (np.sqrt(acc) + e))
 
 
-@njit(cache=True, nogil=True, inline="never")
+@njit(**OUTLINE)
 def rowwise_adagrad_row(table, state, row, grad, scale, lr, eps):
     """Row-wise Adagrad on one row, in place (FBGEMM's formula).
 
@@ -123,7 +126,7 @@ def rowwise_adagrad_row(table, state, row, grad, scale, lr, eps):
 # --------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(**PARALLEL)
 def sgd_unique(table, rows, row_grads, lr):
     """:func:`sgd_row` for each ``rows[i]``; ``rows`` must be unique."""
     n = rows.shape[0]
@@ -134,7 +137,7 @@ def sgd_unique(table, rows, row_grads, lr):
         sgd_row(table, rows[i], row_grads[i], 1.0, lr)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(**PARALLEL)
 def adagrad_unique(table, state, rows, row_grads, lr, eps):
     """:func:`adagrad_row` for each ``rows[i]``; ``rows`` must be unique."""
     n = rows.shape[0]
@@ -146,7 +149,7 @@ def adagrad_unique(table, state, rows, row_grads, lr, eps):
         adagrad_row(table, state, rows[i], row_grads[i], 1.0, lr, eps)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(**PARALLEL)
 def rowwise_adagrad_unique(table, state, rows, row_grads, lr, eps):
     """:func:`rowwise_adagrad_row` for each ``rows[i]``; ``rows`` must be unique."""
     n = rows.shape[0]
@@ -173,13 +176,13 @@ def sgd_update_unchecked(table, rows, row_grads, lr, scan=None):
     sgd_unique(table, urows, ugrads, float(lr))
 
 
-def adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=1e-10, scan=None):
+def adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=ADAGRAD_EPS, scan=None):
     """:func:`fastembed.kernels.adagrad_update` without validation."""
     urows, ugrads = _coalesced(rows, row_grads, scan)
     adagrad_unique(table, state, urows, ugrads, float(lr), float(eps))
 
 
-def rowwise_adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=1e-10, scan=None):
+def rowwise_adagrad_update_unchecked(table, state, rows, row_grads, lr, eps=ADAGRAD_EPS, scan=None):
     """:func:`fastembed.kernels.rowwise_adagrad_update` without validation."""
     urows, ugrads = _coalesced(rows, row_grads, scan)
     rowwise_adagrad_unique(table, state, urows, ugrads, float(lr), float(eps))

@@ -18,16 +18,11 @@ The hidden vector is ``sum_i w_i * table[indices[i]]`` over the bag, i.e.
 
 import numpy as np
 
-from fastembed import _numba_startup
-
-_numba_startup.prepare()  # before any kernel compiles or loads: see that module
-
-from numba import njit
-
-from fastembed.model.args import POOLINGS
+from fastembed.jit import BYTES, njit
+from fastembed.settings import POOLINGS
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**BYTES)
 def document_frequency(indices, offsets, n_rows):
     """Bags that contain each row: (n_rows,) int32. Repeats within a bag count once."""
     df = np.zeros(n_rows, dtype=np.int32)
@@ -46,7 +41,7 @@ def smooth_idf(df, n_docs):
     return (np.log((1.0 + n_docs) / (1.0 + df.astype(np.float64))) + 1.0).astype(np.float32)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**BYTES)
 def _tfidf_weights(indices, offsets, idf, out):
     tf = np.zeros(idf.size, dtype=np.int32)
     for b in range(offsets.size - 1):
@@ -66,7 +61,7 @@ def _tfidf_weights(indices, offsets, idf, out):
             tf[indices[i]] = 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**BYTES)
 def _sqrt_weights(offsets, out):
     for b in range(offsets.size - 1):
         n = offsets[b + 1] - offsets[b]

@@ -5,13 +5,10 @@
 >>> enc.indices[enc.offsets[0]:enc.offsets[1]]                # rows of line 0  # doctest: +SKIP
 
 See :mod:`fastembed.text.dictionary` for the exact semantics (fastText's
-``Dictionary``), and :mod:`fastembed.text.scan` for the Numba kernels.
+``Dictionary``), and :mod:`fastembed.text.scan` (pass 1), :mod:`fastembed.text.encode` (pass 2) and
+:mod:`fastembed.text.hashing` for the Numba kernels.
 Skipped lines are reported with ``warnings.warn(..., SkippedLinesWarning)``.
 """
-
-from fastembed import _numba_startup
-
-_numba_startup.prepare()  # before any kernel compiles or loads: see that module
 
 from .dictionary import (
     EOS,
@@ -22,7 +19,7 @@ from .dictionary import (
     build_corpus,
     fnv1a_hash,
 )
-from .io import read_bytes
+from .reader import read_bytes
 
 __all__ = [
     "EOS",

@@ -1,6 +1,6 @@
 """Dictionary and encoded corpus: fastText's supervised input pipeline on bytes.
 
-The heavy work is in :mod:`fastembed.text.scan` (Numba); this module holds the
+The heavy work is in :mod:`fastembed.text.scan` and :mod:`fastembed.text.encode` (Numba); this module holds the
 thin Python layer: validation, the vocabulary sort (NumPy), persistence and the
 public classes.
 
@@ -48,8 +48,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import scan as _k
-from .io import read_bytes, source_name
+from fastembed.errors import ArgumentError, CorpusError
+
+from . import encode as _enc
+from . import hashing as _hash
+from . import scan as _scan
+from .reader import read_bytes, source_name
 
 __all__ = [
     "EOS",
@@ -68,10 +72,6 @@ _SETTINGS = ("format", "word_ngrams", "bucket", "minn", "maxn", "min_count", "mi
 _I32_MAX = 2**31 - 1
 
 
-class CorpusError(ValueError):
-    """The corpus cannot be used (empty, no labelled line); one line, names the file."""
-
-
 class SkippedLinesWarning(UserWarning):
     """Some lines were skipped: blank, or without a label known to the dictionary."""
 
@@ -83,7 +83,7 @@ def _to_bytes(s) -> bytes:
 
 
 def _ro(a) -> np.ndarray:
-    return _k.as_readonly_u8(a)
+    return _hash.as_readonly_u8(a)
 
 
 def fnv1a_hash(b) -> int:
@@ -98,7 +98,7 @@ def fnv1a_hash(b) -> int:
         The hash as an unsigned 32-bit value (``0 <= h < 2**32``).
     """
     a = _ro(np.frombuffer(_to_bytes(b), dtype=np.uint8))
-    return int(_k.fnv1a_range(a, 0, a.size))
+    return int(_hash.fnv1a_range(a, 0, a.size))
 
 
 @dataclass
@@ -158,22 +158,22 @@ class EncodedCorpus:
 def _check_settings(label_prefix, word_ngrams, bucket, minn, maxn):
     pre = _to_bytes(label_prefix)
     if not pre:
-        raise ValueError("label_prefix must not be empty")
+        raise ArgumentError("label_prefix must not be empty")
     if _EOS_B.startswith(pre):
-        raise ValueError(f"label_prefix {label_prefix!r} would make {EOS!r} a label")
+        raise ArgumentError(f"label_prefix {label_prefix!r} would make {EOS!r} a label")
     for name, v in (("word_ngrams", word_ngrams), ("bucket", bucket), ("minn", minn), ("maxn", maxn)):
         if int(v) != v:
-            raise ValueError(f"{name} must be an integer, got {v!r}")
+            raise ArgumentError(f"{name} must be an integer, got {v!r}")
     if word_ngrams < 1:
-        raise ValueError(f"word_ngrams must be >= 1, got {word_ngrams}")
+        raise ArgumentError(f"word_ngrams must be >= 1, got {word_ngrams}")
     if minn < 0 or maxn < 0:
-        raise ValueError(f"minn and maxn must be >= 0, got minn={minn}, maxn={maxn}")
+        raise ArgumentError(f"minn and maxn must be >= 0, got minn={minn}, maxn={maxn}")
     if bucket < 0 or bucket > _I32_MAX:
-        raise ValueError(f"bucket must be in [0, 2**31 - 1], got {bucket}")
+        raise ArgumentError(f"bucket must be in [0, 2**31 - 1], got {bucket}")
     if word_ngrams <= 1 and maxn == 0:
         bucket = 0  # fastText: no n-grams, nothing hashed
     elif bucket == 0:
-        raise ValueError(
+        raise ArgumentError(
             f"bucket must be > 0 with word_ngrams={word_ngrams}, maxn={maxn} (fastText would divide by zero)"
         )
     return pre, int(word_ngrams), int(bucket), int(minn), int(maxn)
@@ -291,17 +291,17 @@ class Dictionary:
         if self._lookup is None:
             pool = _ro(np.concatenate([self._wpool, self._lpool]))
             off = np.concatenate([self._woff, self._loff[1:] + self._woff[-1]])
-            h = _k.hash_entries(pool, off)
-            table, bits = _k.build_table(h, len(off) - 1)
+            h = _hash.hash_entries(pool, off)
+            table, bits = _hash.build_table(h, len(off) - 1)
             self._lookup = (table, int(bits), pool, off)
         return self._lookup
 
     def _find(self, token) -> int:
         b = _to_bytes(token)
         q = _ro(np.frombuffer(b, dtype=np.uint8))
-        qh = _k.hash_entries(q, np.array([0, len(b)], dtype=np.int64))
+        qh = _hash.hash_entries(q, np.array([0, len(b)], dtype=np.int64))
         table, bits, pool, off = self._table()
-        return int(_k.lookup_entries(table, bits, pool, off, qh, q, np.array([0, len(b)], dtype=np.int64))[0])
+        return int(_hash.lookup_entries(table, bits, pool, off, qh, q, np.array([0, len(b)], dtype=np.int64))[0])
 
     def get_word_id(self, word) -> int:
         """Id of ``word`` (``str`` or ``bytes``), -1 if it is not a known word."""
@@ -321,7 +321,7 @@ class Dictionary:
         """
         b = _to_bytes(word)
         wid = self.get_word_id(b)
-        _, rows = _k.entry_rows(
+        _, rows = _enc.entry_rows(
             _ro(np.frombuffer(b, dtype=np.uint8)),
             np.array([0, len(b)], dtype=np.int64),
             np.array([wid], dtype=np.int32),
@@ -345,11 +345,11 @@ class Dictionary:
         if len(cand):
             m = (pool[e_off[cand][:, None] + np.arange(len(_EOS_B))] == np.frombuffer(_EOS_B, np.uint8)).all(1)
             is_eos[cand[m]] = 1
-        rows_off, rows = _k.entry_rows(
+        rows_off, rows = _enc.entry_rows(
             pool, e_off, wid, is_word, is_eos, self.nwords, self.bucket, self.minn, self.maxn
         )
         ehash = e_hash.astype(np.uint32).view(np.int32)
-        ind, off, lab, loff, ntok, nskip = _k.encode_lines(
+        ind, off, lab, loff, ntok, nskip = _enc.encode_lines(
             tok, line_end, e_label, label, ehash, rows_off, rows,
             self.nwords, self.bucket, self.word_ngrams, int(keep_all),
         )  # fmt: skip
@@ -382,11 +382,11 @@ class Dictionary:
         """
         name = source_name(source)
         data = _ro(read_bytes(source))
-        scanned = _k.scan_corpus(data, _ro(np.frombuffer(self._prefix_b, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
+        scanned = _scan.scan_corpus(data, _ro(np.frombuffer(self._prefix_b, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
         del data
         _, _, e_hash, _, e_label, e_off, pool = scanned
         table, bits, dpool, doff = self._table()
-        did = _k.lookup_entries(table, bits, dpool, doff, e_hash, _ro(pool), e_off)
+        did = _hash.lookup_entries(table, bits, dpool, doff, e_hash, _ro(pool), e_off)
         is_label = e_label == 1
         wid = np.where(~is_label & (did >= 0) & (did < self.nwords), did, -1).astype(np.int32)
         label = np.where(is_label & (did >= self.nwords), did - self.nwords, -1).astype(np.int32)
@@ -509,7 +509,7 @@ def build_corpus(
     pre, word_ngrams, bucket, minn, maxn = _check_settings(label_prefix, word_ngrams, bucket, minn, maxn)
     name = source_name(source)
     data = _ro(read_bytes(source))
-    scanned = _k.scan_corpus(data, _ro(np.frombuffer(pre, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
+    scanned = _scan.scan_corpus(data, _ro(np.frombuffer(pre, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
     del data  # the bytes of a file are freed here: pass 2 needs only the entries
     _, line_end, _, e_count, e_label, e_off, pool = scanned
     ntokens = int(e_count.sum())
@@ -532,8 +532,8 @@ def build_corpus(
     wsel = wsel[np.argsort(-e_count[wsel], kind="stable")]
     lsel = lsel[np.argsort(-e_count[lsel], kind="stable")]
     rpool = _ro(pool)
-    wpool, woff = _k.gather_entries(rpool, e_off, wsel)
-    lpool, loff = _k.gather_entries(rpool, e_off, lsel)
+    wpool, woff = _scan.gather_entries(rpool, e_off, wsel)
+    lpool, loff = _scan.gather_entries(rpool, e_off, lsel)
     d = Dictionary(
         word_pool=wpool,
         word_offsets=woff,

@@ -4,10 +4,11 @@ import os
 
 import numpy as np
 
-from fastembed import __version__
-from fastembed.io import ModelFileError, load_arrays, save_arrays
-from fastembed.model import kernels as K
-from fastembed.model.args import TrainArgs
+from fastembed._version import __version__
+from fastembed.errors import ArgumentError, ModelFileError
+from fastembed.model.forward import LOSS_CODES, predict_probs
+from fastembed.model_file import load_arrays, save_arrays
+from fastembed.settings import TrainArgs
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights
 from fastembed.text import Dictionary
@@ -183,7 +184,7 @@ class Model:
                 meta["dictionary"])
             model = cls(args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
                         arrays["bucket_ids"], idf=arrays.get("idf"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # ArgumentError is a ValueError
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
         model._check_shapes(path)
         return model
@@ -209,7 +210,7 @@ class Model:
 
     def _check_k(self, k):
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or (k < 1 and k != -1):
-            raise ValueError(f"k must be a positive integer or -1 (all labels), got {k!r}")
+            raise ArgumentError(f"k must be a positive integer or -1 (all labels), got {k!r}")
         return len(self.labels) if k == -1 else min(int(k), len(self.labels))
 
     def _compact(self, rows):
@@ -242,7 +243,7 @@ class Model:
 
     def _bag_probabilities(self, bags):
         paths, codes, offsets = self._hs
-        loss_kind = K.LOSS_CODES[self.args.loss]
+        loss_kind = LOSS_CODES[self.args.loss]
         weights = self._weights(bags)
         n_labels = len(self.labels)
         n = bags.offsets.size - 1
@@ -252,7 +253,7 @@ class Model:
             sub_indices = bags.indices[bags.offsets[start]:bags.offsets[stop]]
             sub_weights = weights[bags.offsets[start]:bags.offsets[stop]] if weights.size else weights
             probs = np.empty((stop - start, n_labels), dtype=np.float32)
-            K.predict_probs(self.input_matrix, self.output_matrix, sub_indices, sub_offsets,
+            predict_probs(self.input_matrix, self.output_matrix, sub_indices, sub_offsets,
                             sub_weights, loss_kind, paths, codes, offsets, probs)
             yield probs
 

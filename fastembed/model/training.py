@@ -5,19 +5,24 @@ and (later) validation, callbacks and checkpoints all have one place to live.
 """
 
 import math
-import sys
 import time
+
+import inspect
 
 import numba
 import numpy as np
 
-from fastembed.model import kernels as K
-from fastembed.model.args import TrainArgs
+from fastembed.errors import TrainingDiverged
+from fastembed.model import train_step
+from fastembed.model.classifier import Model
+from fastembed.model.forward import LOSS_CODES
 from fastembed.model.huffman import tree_arrays
-from fastembed.model.model import Model
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.progress import Progress
+from fastembed.model.rng import init_uniform
+from fastembed.settings import SETTINGS, TrainArgs, docstring_table
 from fastembed.text import build_corpus
+from fastembed.text.ngram_rows import prune_rare_buckets, remap_buckets
 
 # Python regains control after every pass: progress, Ctrl-C, divergence checks, and the merge of
 # the threads' copies of the output layer. Between merges a thread sees only its own output
@@ -29,30 +34,11 @@ from fastembed.text import build_corpus
 _PASS_EXAMPLES_PER_THREAD = 128
 
 
-class TrainingDiverged(ArithmeticError):
-    """The loss became NaN or infinite; the message names the learning rate."""
-
-
-def train_supervised(input, *, preset=None, lr=None, dim=None, epoch=None, word_ngrams=None,
-                     bucket=None, min_count=None, min_count_label=None, min_count_ngram=None,
-                     minn=None, maxn=None,
-                     loss=None, optimizer=None, pooling=None, threads=None, seed=0,
-                     label_prefix="__label__", verbose=1, valid=None):
+def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
     """Train a text classifier on a corpus in fastText's supervised format.
 
-    Every model setting left at None takes the value of ``preset``:
-
-    ================  ==========================  ===========================
-    setting           "fastembed" (the default)   "fasttext" (fastText's own)
-    ================  ==========================  ===========================
-    pooling           tfidf                       mean
-    word_ngrams       2                           1
-    lr                0.3                         0.1
-    dim, epoch        100, 5                      100, 5
-    loss              auto (ova if multi-label)   softmax
-    optimizer         sgd                         sgd
-    bucket            2,000,000                   2,000,000
-    ================  ==========================  ===========================
+    Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
+    or "fasttext", which trains exactly fastText's supervised model with its defaults.
 
     Parameters
     ----------
@@ -60,52 +46,18 @@ def train_supervised(input, *, preset=None, lr=None, dim=None, epoch=None, word_
         The training corpus: a file (plain or ``.gz``), its bytes, or its lines.
         Each line holds ``__label__``-prefixed labels and text.
     preset : {"fastembed", "fasttext"}, optional
-        Where unset settings come from; "fasttext" reproduces fastText's model.
-    lr : float
-        Initial learning rate; it decays linearly to 0 over all tokens of all epochs.
-    dim : int
-        Size of the embedding rows and the hidden vector.
-    epoch : int
-        Passes over the corpus.
-    word_ngrams : int
-        Longest word n-gram; n-grams of 2..word_ngrams words are hashed into ``bucket`` rows.
-    bucket : int
-        Hash buckets for word and character n-grams.
-    min_count, min_count_label : int
-        Words and labels rarer than this are dropped from the dictionary.
-    min_count_ngram : int
-        Hashed n-gram rows seen fewer times than this in training are dropped: like buckets
-        never seen, they stand for a zero row. 1 keeps all, as fastText does.
-    minn, maxn : int
-        Lengths of character n-grams (0 disables them).
-    loss : {"softmax", "ova", "hs", "auto"}
-        Softmax; one-vs-all sigmoids (multi-label); hierarchical softmax; "auto" picks "ova"
-        when a line of the corpus has several labels, "softmax" otherwise.
-    optimizer : {"sgd", "adagrad", "rowwise-adagrad"}
-        Update rule for the embedding rows and the output layer.
-    pooling : {"mean", "sqrt", "tfidf"}
-        How the rows of a line are pooled into the hidden vector (see
-        :mod:`fastembed.model.pooling`); "mean" is fastText's.
-    threads : int, optional
-        Hogwild threads; default every core.
-    seed : int
-        Seeds initialisation and the per-epoch shuffle; with ``threads=1`` runs are bit-identical.
-    label_prefix : str
+        Where unset settings come from.
     verbose : int
         0 silent; 1 progress and a summary on stderr.
     valid : str or path, optional
         A labelled corpus to report precision at 1 on after training.
+    {settings}
 
     Returns
     -------
     Model
     """
-    args = TrainArgs.from_preset(
-        preset, lr=lr, dim=dim, epoch=epoch, word_ngrams=word_ngrams, bucket=bucket,
-        min_count=min_count, min_count_label=min_count_label, min_count_ngram=min_count_ngram,
-        minn=minn, maxn=maxn, loss=loss,
-        optimizer=optimizer, pooling=pooling, threads=threads or 0, seed=seed,
-        label_prefix=label_prefix)
+    args = TrainArgs.from_preset(preset, **settings)
     stats = {}
     t_start = time.perf_counter()
     dictionary, corpus = build_corpus(
@@ -142,6 +94,13 @@ def train_supervised(input, *, preset=None, lr=None, dim=None, epoch=None, word_
     return model
 
 
+train_supervised.__doc__ = train_supervised.__doc__.replace(
+    "    {settings}", "    " + docstring_table().replace("\n", "\n    "))
+train_supervised.__signature__ = inspect.Signature(
+    list(inspect.signature(train_supervised).parameters.values())[:-1]
+    + [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None) for s in SETTINGS])
+
+
 def _init_tables(args, dictionary, corpus):
     """Compact the hashed rows, then allocate and initialise both tables."""
     nwords = dictionary.nwords
@@ -149,17 +108,17 @@ def _init_tables(args, dictionary, corpus):
     if bucket > 0:
         bucket_map = np.full(bucket, -1, dtype=np.int32)
         bucket_ids = np.empty(min(bucket, corpus.indices.size), dtype=np.int32)
-        n_used = K.remap_buckets(corpus.indices, nwords, bucket_map, bucket_ids, 0)
+        n_used = remap_buckets(corpus.indices, nwords, bucket_map, bucket_ids, 0)
         bucket_ids = bucket_ids[:n_used].copy()
         if args.min_count_ngram > 1:
-            keep = K.prune_rare_buckets(corpus.indices, nwords, n_used, args.min_count_ngram)
+            keep = prune_rare_buckets(corpus.indices, nwords, n_used, args.min_count_ngram)
             bucket_ids = bucket_ids[keep]
     else:
         bucket_ids = np.zeros(0, dtype=np.int32)
     n_rows = nwords + bucket_ids.size + 1  # the last row stands for unseen buckets: zero
     inp = np.empty((n_rows, args.dim), dtype=np.float32)
     _set_threads(args.n_threads)
-    K.init_uniform(inp, init_bound(args), args.seed)
+    init_uniform(inp, init_bound(args), args.seed)
     inp[-1] = 0.0
     n_out = dictionary.nlabels - 1 if args.loss == "hs" else dictionary.nlabels
     out = np.zeros((n_out, args.dim), dtype=np.float32)
@@ -201,12 +160,12 @@ class _Trainer:
         self.inp = inp
         self.out = out
         self.n_threads = args.n_threads
-        self.loss_kind = K.LOSS_CODES[args.loss]
-        self.opt_kind = K.OPTIMIZER_CODES[args.optimizer]
+        self.loss_kind = LOSS_CODES[args.loss]
+        self.opt_kind = train_step.OPTIMIZER_CODES[args.optimizer]
         self.hs = tree_arrays(args.loss, dictionary.label_counts)
         self.inp_state = optimizer_state(args.optimizer, inp)
         self.out_state = optimizer_state(args.optimizer, out)
-        # per-thread copies of the output layer and its state (see kernels.train_pass)
+        # per-thread copies of the output layer and its state (see train_step.train_pass)
         self.out_local = np.empty((self.n_threads,) + out.shape, dtype=np.float32)
         self.out_state_local = tuple(np.empty((self.n_threads,) + a.shape, dtype=np.float32)
                                      for a in self.out_state)
@@ -248,7 +207,7 @@ class _Trainer:
             for start in range(0, n, pass_size):
                 stop = min(start + pass_size, n)
                 self._scatter_output()
-                K.train_pass(self.inp, self.out_local, self.inp_state, self.out_state_local,
+                train_step.train_pass(self.inp, self.out_local, self.inp_state, self.out_state_local,
                              c.indices, c.offsets, self.weights, c.label_indices, c.label_offsets,
                              c.ntokens, order, start, stop, self.n_threads, float(args.lr),
                              float(tokens_before), self.tokens_total, self.loss_kind,

@@ -1,47 +1,22 @@
-"""Files: atomic writes, and the model file format.
+"""The model file format (``.fe``).
 
 A model file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays, loaded with
 ``allow_pickle=False``): every array of the model, plus ``__meta__``, a JSON document held as
 bytes that names the format, its version and the settings. Nothing in it is pickled.
 """
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from fastembed.errors import ModelFileError
+from fastembed.files import atomic_output
+
 FORMAT_NAME = "fastembed-model"
 FORMAT_VERSION = 1
 _META_KEY = "__meta__"
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, truncated, corrupt, foreign or of an unknown version."""
-
-
-@contextlib.contextmanager
-def atomic_output(path, mode="wb"):
-    """Open a temporary file beside ``path``; on success, fsync it and rename it over ``path``.
-
-    On any error, or an interrupt, the temporary file is removed and ``path`` is untouched,
-    so a failed run never destroys an existing file.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def save_arrays(path, arrays, meta):

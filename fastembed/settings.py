@@ -1,0 +1,233 @@
+"""Every training setting, declared once: type, range, choices, help and per-preset default.
+
+This module uses the standard library only, so the command line can build ``--help`` without
+importing Numba. From :data:`SETTINGS` come:
+
+* :class:`TrainArgs`, the resolved settings of a run (stored in every model file), and its
+  validation (:meth:`TrainArgs.validate`, also applied to untrusted model files);
+* the ``fastembed train`` options (:func:`fastembed.cli` builds them with :func:`cli_type`);
+* the settings table of ``train_supervised``'s docstring (:func:`docstring_table`) and the
+  ``--help`` lines of the presets (:func:`describe_presets`).
+
+The upper bounds are limits no real model comes near; they keep a crafted model file or a
+mistyped option from asking for absurd memory or overflowing 64-bit arithmetic.
+"""
+
+import dataclasses
+import math
+import numbers
+import os
+from dataclasses import dataclass
+
+from fastembed.errors import ArgumentError
+
+__all__ = ["DEFAULT_PRESET", "PRESETS", "SETTINGS", "Setting", "TrainArgs", "describe_presets",
+           "docstring_table"]
+
+PRESETS = ("fastembed", "fasttext")
+DEFAULT_PRESET = "fastembed"
+
+MAX_DIM = 10_000
+MAX_WORD_NGRAMS = 32
+MAX_CHAR_NGRAM = 64
+MAX_BUCKET = 2**31 - 1
+MAX_THREADS = 1024
+MAX_EPOCH = 1_000_000
+MAX_COUNT = 2**31 - 1  # counts are compared, never allocated; this only keeps them int32
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting.
+
+    ``default`` is fastText's value, which the ``fasttext`` preset keeps, so that preset trains
+    exactly fastText's model; ``presets`` holds the presets that differ from it.
+    """
+
+    name: str
+    kind: type  # int, float or str
+    help: str
+    default: object
+    presets: dict = dataclasses.field(default_factory=dict)
+    low: float = None  # inclusive, unless low_open
+    high: float = None  # inclusive
+    low_open: bool = False
+    choices: tuple = None
+
+    def default_for(self, preset):
+        return self.presets.get(preset, self.default)
+
+    @property
+    def preset_dependent(self):
+        return bool(self.presets)
+
+    @property
+    def option(self):
+        """The command-line option: ``--word-ngrams`` for ``word_ngrams``."""
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value):
+        """Raise :class:`ArgumentError` unless ``value`` is of this setting's type and range."""
+        name = self.name
+        if self.kind is int:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ArgumentError(f"{name} must be an integer, got {value!r}")
+        elif self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ArgumentError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ArgumentError(f"{name} must be a finite number, got {value}")
+        elif not isinstance(value, str):
+            raise ArgumentError(f"{name} must be a string, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ArgumentError(f"{name} must be one of {', '.join(self.choices)}; got {value!r}")
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and value > self.high
+        if too_low or too_high:
+            raise ArgumentError(f"{name} must be {self.range_text()}, got {value}")
+
+    def range_text(self):
+        low = "" if self.low is None else (f"> {self.low}" if self.low_open else f">= {self.low}")
+        if self.high is None:
+            return low
+        if self.low is not None and not self.low_open:
+            return f"between {self.low} and {self.high}"
+        return f"{low} and <= {self.high}" if low else f"<= {self.high}"
+
+
+def _s(name, kind, help_, default, presets=None, **bounds):
+    return Setting(name, kind, help_, default, dict(presets or {}), **bounds)
+
+
+SETTINGS = (
+    _s("lr", float, "Initial learning rate; it decays linearly to 0 over all tokens of all epochs.",
+       0.1, {"fastembed": 0.3}, low=0.0, low_open=True),
+    _s("dim", int, "Size of the embedding rows and of the hidden vector.", 100, low=1, high=MAX_DIM),
+    _s("epoch", int, "Passes over the corpus.", 5, low=1, high=MAX_EPOCH),
+    _s("word_ngrams", int, "Longest word n-gram; n-grams of 2..word_ngrams words are hashed into "
+       "bucket rows.", 1, {"fastembed": 2}, low=1, high=MAX_WORD_NGRAMS),
+    _s("bucket", int, "Hash buckets for word and character n-grams.", 2_000_000, low=0,
+       high=MAX_BUCKET),
+    _s("min_count", int, "Words rarer than this are dropped from the dictionary.", 1, low=1,
+       high=MAX_COUNT),
+    _s("min_count_label", int, "Labels rarer than this are dropped.", 1, low=1, high=MAX_COUNT),
+    _s("min_count_ngram", int, "Hashed n-gram rows seen fewer times than this in training are "
+       "dropped (they stand for a zero row, as unseen buckets do); 1 keeps all, as fastText.",
+       1, {"fastembed": 3}, low=1, high=MAX_COUNT),
+    _s("minn", int, "Shortest character n-gram (0: none).", 0, low=0, high=MAX_CHAR_NGRAM),
+    _s("maxn", int, "Longest character n-gram (0: none).", 0, low=0, high=MAX_CHAR_NGRAM),
+    _s("loss", str, "softmax; ova (one-vs-all sigmoids, multi-label); hs (hierarchical softmax); "
+       "auto: ova when a line of the corpus has several labels, else softmax.",
+       "softmax", {"fastembed": "auto"}, choices=("softmax", "ova", "hs", "auto")),
+    _s("optimizer", str, "Update rule of the embedding rows and the output layer.", "sgd",
+       choices=("sgd", "adagrad", "rowwise-adagrad")),
+    _s("pooling", str, "How a line's rows become its vector: mean (fastText), sqrt (sum / "
+       "sqrt(n)) or tfidf (L2-normalised sublinear tf-idf weights).", "mean",
+       {"fastembed": "tfidf"}, choices=("mean", "sqrt", "tfidf")),
+    _s("threads", int, "Training threads (0: every core).", 0, low=0, high=MAX_THREADS),
+    _s("seed", int, "Seeds the initialisation and the shuffles; with threads=1 runs are "
+       "bit-identical.", 0, low=0, high=2**63 - 1),
+    _s("label_prefix", str, "Tokens starting with this are labels.", "__label__"),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+LOSSES = _BY_NAME["loss"].choices
+OPTIMIZERS = _BY_NAME["optimizer"].choices
+POOLINGS = _BY_NAME["pooling"].choices
+
+
+class _TrainArgsMethods:
+    """Behaviour of :class:`TrainArgs`; its fields come from :data:`SETTINGS`."""
+
+    @classmethod
+    def from_preset(cls, preset=None, **given):
+        """The settings ``given`` (None: not given), the rest from ``preset``."""
+        preset = DEFAULT_PRESET if preset is None else preset
+        if preset not in PRESETS:
+            raise ArgumentError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+        unknown = sorted(set(given) - set(_BY_NAME))
+        if unknown:
+            raise ArgumentError(f"unknown training argument: {unknown[0]}")
+        values = {s.name: s.default_for(preset) for s in SETTINGS}
+        values.update({k: v for k, v in given.items() if v is not None})
+        return cls(preset=preset, **values)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raise :class:`ArgumentError` on the first bad setting."""
+        Setting("preset", str, "", DEFAULT_PRESET, choices=PRESETS).check(self.preset)
+        for setting in SETTINGS:
+            setting.check(getattr(self, setting.name))
+        if self.maxn and self.minn > self.maxn:
+            raise ArgumentError(f"minn ({self.minn}) must not exceed maxn ({self.maxn})")
+        if not self.label_prefix or any(c.isspace() or c == "\0" for c in self.label_prefix):
+            raise ArgumentError(
+                f"label_prefix must be a non-empty string without whitespace, got {self.label_prefix!r}")
+        if "</s>".startswith(self.label_prefix):
+            raise ArgumentError(f"label_prefix {self.label_prefix!r} would make '</s>' a label")
+        if (self.word_ngrams > 1 or self.maxn > 0) and self.bucket == 0:
+            raise ArgumentError("word_ngrams > 1 or maxn > 0 need bucket > 0")
+
+    @property
+    def n_threads(self):
+        """The thread count to use: ``threads``, or every core when it is 0."""
+        return self.threads or os.cpu_count() or 1
+
+    @property
+    def effective_bucket(self):
+        """Hash buckets actually used: none without n-grams, as fastText does in supervised mode."""
+        return self.bucket if (self.word_ngrams > 1 or self.maxn > 0) else 0
+
+    def resolve_loss(self, multi_label):
+        """Settle ``loss="auto"`` once the corpus is read: ova if any line has several labels."""
+        if self.loss == "auto":
+            self.loss = "ova" if multi_label else "softmax"
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from a stored dict (a model file's): every setting must be present and valid."""
+        if not isinstance(values, dict):
+            raise ArgumentError(f"settings must be a mapping, got {type(values).__name__}")
+        missing = [s.name for s in SETTINGS if s.name not in values]
+        if missing or "preset" not in values:
+            raise ArgumentError(f"missing setting: {(missing or ['preset'])[0]}")
+        return cls(preset=values["preset"], **{s.name: values[s.name] for s in SETTINGS})
+
+
+TrainArgs = dataclasses.make_dataclass(
+    "TrainArgs",
+    [(s.name, s.kind, dataclasses.field(default=s.default)) for s in SETTINGS]
+    + [("preset", str, dataclasses.field(default="fasttext"))],
+    bases=(_TrainArgsMethods,),
+    namespace={"__doc__": "Every setting of a training run (see :data:`SETTINGS`); field names "
+                          "follow fastText's Python binding.\n\nBuild it with "
+                          ":meth:`from_preset` to get a preset's values for the settings not given.",
+               "__module__": __name__},
+)
+
+
+def describe_presets():
+    """One line per preset with the settings presets differ in, for ``--help``."""
+    keys = [s for s in SETTINGS if s.preset_dependent]
+    keys += [_BY_NAME[k] for k in ("dim", "epoch", "optimizer") if _BY_NAME[k] not in keys]
+    return [f"{preset}: " + ", ".join(f"{s.option[2:]} {s.default_for(preset)}" for s in keys)
+            for preset in PRESETS]
+
+
+def docstring_table():
+    """The numpydoc parameter entries of every setting, for ``train_supervised.__doc__``."""
+    lines = []
+    for s in SETTINGS:
+        kind = "{" + ", ".join(f'"{c}"' for c in s.choices) + "}" if s.choices else s.kind.__name__
+        lines.append(f"{s.name} : {kind}, optional")
+        if s.preset_dependent:
+            default = ", ".join(f"{p}: {s.default_for(p)!r}" for p in PRESETS)
+        else:
+            default = repr(s.default)
+        bounds = f" Range: {s.range_text()}." if s.low is not None or s.high is not None else ""
+        lines.append(f"    {s.help}{bounds} Default ({default}).")
+    return "\n".join(lines)
