@@ -27,10 +27,13 @@ from pathlib import Path
 
 import pytest
 
+import fastembed
+
 pytest.importorskip("build")
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "numba-fastembed"
+_DIST_INFO = f"numba_fastembed-{fastembed.__version__}.dist-info"
 CORPUS_FILES = ["trec6.train.txt", "trec6.test.txt", "README.md"]
 _NOT_SOURCE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
                                      ".pytest_cache", ".hypothesis", "*.fe")
@@ -102,7 +105,7 @@ def test_sdist_holds_the_sources_the_corpus_the_tests_and_the_licence(dists):
         top = tar.getnames()[0].split("/")[0]
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
         corpus = {f: tar.extractfile(f"{top}/data/{f}").read() for f in CORPUS_FILES}
-    assert top == f"numba_fastembed-{dists['wheel'].name.split('-')[1]}"
+    assert top == f"numba_fastembed-{fastembed.__version__}"
     source = dists["source"]
     expected = {p.relative_to(source).as_posix()
                 for folder in ["fastembed", "data", "tests"] for p in (source / folder).rglob("*")
@@ -120,14 +123,15 @@ def test_wheels_carry_the_corpus_inside_the_package(dists):
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "fastembed").rglob("*.py")}
     assert modules | {"fastembed/py.typed"} <= set(wheel)
     # nothing outside the package (no top-level data/ in site-packages) but the metadata
-    assert {n.split("/")[0] for n in wheel} == {"fastembed", "numba_fastembed-0.1.0.dist-info"}
+    assert {n.split("/")[0] for n in wheel} == {"fastembed", _DIST_INFO}
 
 
 def test_metadata_names_the_distribution_and_is_complete(dists):
     files = _wheel_files(dists["wheel"])
-    info = "numba_fastembed-0.1.0.dist-info"
+    info = _DIST_INFO
     meta = email.parser.Parser().parsestr(files[f"{info}/METADATA"].decode())
-    assert meta["Name"] == DISTRIBUTION and meta["License-Expression"] == "MIT"
+    assert meta["Name"] == DISTRIBUTION and meta["Version"] == fastembed.__version__
+    assert meta["License-Expression"] == "MIT"
     assert meta["License-File"] == "LICENSE"
     assert files[f"{info}/licenses/LICENSE"] == (ROOT / "LICENSE").read_bytes()
     assert "Typing :: Typed" in meta.get_all("Classifier")
@@ -147,21 +151,21 @@ def test_installed_wheel_trains_on_the_bundled_corpus_from_any_directory(dists, 
     assert _bundled_corpus(python, work) == [
         purelib / "fastembed" / "_data" / f for f in ["trec6.train.txt", "trec6.test.txt"]]
 
-    fastembed = python.parent / ("fastembed.exe" if os.name == "nt" else "fastembed")
-    _run(fastembed, "train", "-q", "-o", "m.fe", "--threads", "1", cwd=work)
+    command = python.parent / ("fastembed.exe" if os.name == "nt" else "fastembed")
+    _run(command, "train", "-q", "-o", "m.fe", "--threads", "1", cwd=work)
     assert (work / "m.fe").is_file()
     # predict the first 50 held-out questions: the model learned TREC-6 (P@1 0.92 on all 500)
     test_lines = (ROOT / "data" / "trec6.test.txt").read_text().splitlines()[:50]
     gold = [line.split(" ", 1)[0] for line in test_lines]
     questions = "".join(line.split(" ", 1)[1] + "\n" for line in test_lines)
-    predicted = _run(fastembed, "predict", "m.fe", "-", cwd=work, input=questions).stdout.split()
+    predicted = _run(command, "predict", "m.fe", "-", cwd=work, input=questions).stdout.split()
     assert len(predicted) == 50
     assert sum(p == g for p, g in zip(predicted, gold)) >= 40, list(zip(predicted, gold))
 
     help_text = _run(python, "-m", "fastembed", "--help", cwd=work).stdout
     assert help_text.startswith("Usage: fastembed") and "train" in help_text
     info = _run(python, "-m", "fastembed", "info", "m.fe", cwd=work).stdout
-    assert info == _run(fastembed, "info", "m.fe", cwd=work).stdout
+    assert info == _run(command, "info", "m.fe", cwd=work).stdout
     assert "labels         6: __label__" in info
 
 
