@@ -84,8 +84,17 @@ def main():
 # -- train -------------------------------------------------------------------------------------
 
 def bundled_corpus():
-    """Train and test files of the corpus shipped in the repository's ``data/`` folder."""
-    root = Path(os.environ.get("FASTEMBED_DATA", Path(__file__).resolve().parent.parent / "data"))
+    """Train and test files of the bundled TREC-6 corpus, kept once in the repository's ``data/``.
+
+    An installed distribution carries that folder as ``fastembed/_data`` (setup.py maps it there
+    at build time); a source tree (an editable install, or the repository on ``sys.path``) reads
+    ``data/`` beside the package. ``FASTEMBED_DATA`` overrides both.
+    """
+    root = os.environ.get("FASTEMBED_DATA")
+    if root is None:
+        package = Path(__file__).resolve().parent
+        root = package / "_data" if (package / "_data").is_dir() else package.parent / "data"
+    root = Path(root)
     train, test = root / "trec6.train.txt", root / "trec6.test.txt"
     if not train.is_file() or not test.is_file():
         raise click.UsageError(
