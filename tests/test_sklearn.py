@@ -401,8 +401,8 @@ NOT_APPLICABLE = {
         "check_f_contiguous_array_estimator", "check_readonly_memmap_input",
         "check_n_features_in", "check_n_features_in_after_fitting", "check_fit1d",
         "check_fit2d_1feature", "check_fit2d_predict1d", "check_positive_only_tag_during_fit",
-        "check_array_api_input", "check_estimators_partial_fit_n_features")
-}
+        "check_array_api_input")
+} | {"check_estimators_partial_fit_n_features": "no partial_fit: the check does nothing"}
 EXPECTED_TO_FAIL = {
     "check_sample_weight_equivalence_on_dense_data":
         "the check shuffles the weighted samples: SGD visits lines in an order that depends on "
