@@ -281,11 +281,16 @@ def vectors(model_path, output):
 
 
 def _write_vectors(model, f):
-    words = model.dictionary.word_bytes
+    """word2vec text format, valid UTF-8 throughout.
+
+    Corpora hold words that are not UTF-8 (20 Newsgroups has Latin-1 bytes), and gensim's reader
+    decodes strictly; such bytes are written as ``\\xNN`` escapes, which keeps every word distinct.
+    """
+    words = [w.decode("utf-8", "backslashreplace") for w in model.dictionary.word_bytes]
     matrix = model.word_vectors()
     f.write(f"{len(words)} {model.dim}\n".encode())
     for word, vec in zip(words, matrix):
-        f.write(word + b" " + " ".join(f"{v:.5g}" for v in vec).encode() + b"\n")
+        f.write((word + " " + " ".join(f"{v:.5g}" for v in vec) + "\n").encode("utf-8"))
 
 
 @main.command()
