@@ -53,6 +53,7 @@ class Model:
         self._hs = tree_arrays(args.loss, dictionary.label_counts)
         self._predictor = None
         self._predictor_of = None
+        self._labels_array = None
 
     @property
     def bucket_ids(self):
@@ -134,19 +135,31 @@ class Model:
         Labels in the lines are ignored; blank lines get a prediction too.
         """
         top_ids, top_probs, counts = self.predict_block(as_readonly_u8(read_bytes(source)), k, threshold)
-        labels = self.dictionary.labels
-        return [(tuple([labels[i] for i in ids[:c]]), probs[:c])
-                for ids, probs, c in zip(top_ids.tolist(), top_probs, counts.tolist())]
+        probs = list(top_probs)
+        for i in np.flatnonzero(counts < top_ids.shape[1]).tolist():  # fewer than k reach the threshold
+            probs[i] = probs[i][:counts[i]]
+        return list(zip(self.label_names(top_ids, counts), probs))
+
+    def label_names(self, top_ids, counts):
+        """Label names of :meth:`predict_block`'s output: a tuple per line, ``counts[i]`` long."""
+        if self._labels_array is None:
+            self._labels_array = np.array(self.dictionary.labels, dtype=object)
+        names = list(map(tuple, self._labels_array[top_ids].tolist()))
+        for i in np.flatnonzero(counts < top_ids.shape[1]).tolist():
+            names[i] = names[i][:counts[i]]
+        return names
 
     def predict_block(self, data, k=1, threshold=0.0):
-        """Label ids of the top ``k`` of every line of ``data`` (read-only uint8, lines end with ``\\n``).
+        """Label ids of the top ``k`` of every line of ``data`` (bytes or uint8; lines end with ``\\n``).
 
         Returns ``(top_ids int32[n_lines, k'], top_probs float64[n_lines, k'], counts int32[n_lines])``
         with ``k' = min(k, n_labels)``: line ``i``'s labels are ``top_ids[i, :counts[i]]``, most
         probable first. Blocks of at least :data:`~fastembed.model.line_predict.PARALLEL_MIN_BYTES`
         use every thread.
         """
-        return self._ready().block(data, self._check_k(k), float(threshold))
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = np.frombuffer(data, dtype=np.uint8)
+        return self._ready().block(as_readonly_u8(data), self._check_k(k), float(threshold))
 
     def test(self, path, k=1, threshold=0.0):
         """Precision and recall at ``k`` on a labelled corpus, as fastText's ``test``.
