@@ -27,7 +27,7 @@ import numpy as np
 from fastembed.jit import BYTES, PARALLEL, njit, prange
 from fastembed.model.forward import LOSS_CODES, LOSS_HS, output_probabilities, pool_bag
 from fastembed.text.hashing import NEWLINE
-from fastembed.text.line import LineVocab, line_rows, row_capacity
+from fastembed.text.line import LineVocab, line_rows, prefetch_item, row_capacity
 
 POOLING_CODES = {"mean": 0, "sqrt": 1, "tfidf": 2}
 POOL_MEAN, POOL_SQRT, POOL_TFIDF = 0, 1, 2
@@ -60,6 +60,7 @@ class LineBuffers(NamedTuple):
 
     rows: np.ndarray
     hashes: np.ndarray
+    spans: np.ndarray
     ngram_bytes: np.ndarray
     tf_rows: np.ndarray
     tf_counts: np.ndarray
@@ -76,7 +77,8 @@ def new_buffers(vocab, clf, n_bytes):
     n_out = clf.out.shape[0] if clf.loss == LOSS_HS else 0
     n_labels = clf.hs_offsets.size - 1 if clf.loss == LOSS_HS else clf.out.shape[0]
     n_tf = _tf_slots(n_rows) if clf.pooling == POOL_TFIDF else 0
-    return LineBuffers(np.empty(n_rows, np.int32), np.empty(tokens, np.uint64), np.empty(n_bytes + 2, np.uint8),
+    return LineBuffers(np.empty(n_rows, np.int32), np.empty(tokens, np.uint64), np.empty(2 * tokens, np.int64),
+                       np.empty(n_bytes + 2, np.uint8),
                        np.empty(n_tf, np.int32), np.empty(n_tf, np.int32),
                        np.empty(n_rows, np.float32), np.empty(clf.inp.shape[1], np.float32),
                        np.empty(n_out, np.float32), np.empty(n_labels, np.float32))
@@ -139,6 +141,8 @@ def bag_weights_of(rows, n, pooling, idf, tf_rows, tf_counts, weights):
             for i in range(n):
                 weights[i] = w
         return weights[:n]
+    for i in range(n):
+        prefetch_item(idf, rows[i])  # random reads of an array of every row: requested at once
     mask, shift = count_rows(rows, n, tf_rows, tf_counts)
     sq = 0.0
     for i in range(n):
@@ -192,7 +196,7 @@ def top_k(probs, k, threshold, top_ids, top_probs):
 def _line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, top_probs):
     """Top ``k`` of one line; ``k == 0`` stops at the hidden vector (``buffers.hidden``)."""
     b = buffers
-    n = line_rows(data, start, end, vocab, b.rows, b.hashes, b.ngram_bytes)
+    n = line_rows(data, start, end, vocab, b.rows, b.hashes, b.spans, b.ngram_bytes)
     weights = bag_weights_of(b.rows, n, clf.pooling, clf.idf, b.tf_rows, b.tf_counts, b.weights)
     pool_bag(clf.inp, b.rows, weights, 0, n, b.hidden)
     if k == 0:

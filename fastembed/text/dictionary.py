@@ -75,6 +75,7 @@ __all__ = [
 
 EOS = "</s>"
 _EOS_B = b"</s>"
+_EOS_HASH = 0xD79C9359  # fnv1a_hash(b"</s>"), checked by the tests
 _FORMAT = 1
 _SETTINGS = ("format", "word_ngrams", "bucket", "minn", "maxn", "min_count", "min_count_label", "ntokens")
 _I32_MAX = 2**31 - 1
@@ -326,8 +327,7 @@ class Dictionary:
         if self._lookup is None:
             pool = _ro(np.concatenate([self._wpool, self._lpool]))
             off = np.concatenate([self._woff, self._loff[1:] + self._woff[-1]])
-            h = _hash.hash_entries(pool, off)
-            table, bits = _hash.build_table(h, len(off) - 1)
+            table, bits = _hash.build_table(pool, off)
             self._lookup = (table, int(bits), pool, off)
         return self._lookup
 
@@ -340,8 +340,15 @@ class Dictionary:
                 prefix=_ro(np.frombuffer(self._prefix_b, np.uint8)), table=table, bits=bits, pool=pool,
                 offsets=off, row_keys=row_keys, row_bits=row_bits, unseen_row=unseen_row,
                 nwords=self.nwords, bucket=self.bucket, minn=self.minn, maxn=self.maxn,
-                word_ngrams=self.word_ngrams, eos_id=self.get_word_id(_EOS_B), eos_hash=fnv1a_hash(_EOS_B))
+                word_ngrams=self.word_ngrams, eos_id=self._eos_id(), eos_hash=_EOS_HASH)
         return self._line_vocab
+
+    def _eos_id(self) -> int:
+        """Word id of ``</s>``, -1 if it is not a word (found without loading a kernel)."""
+        for w in np.flatnonzero(np.diff(self._woff) == len(_EOS_B)).tolist():
+            if self._wpool[self._woff[w] : self._woff[w + 1]].tobytes() == _EOS_B:
+                return w
+        return -1
 
     def _find(self, token) -> int:
         b = _to_bytes(token)

@@ -102,12 +102,12 @@ def entry_rows(pool, off, wid, is_word, is_eos, nwords, bucket, minn, maxn, row_
 
 
 @njit(**BYTES)
-def word_ngram_rows(hashes, nw, word_ngrams, bucket, nwords, row_keys, row_bits, unseen_row, out, pos):
-    """fastText's addWordNgrams over the word hashes ``hashes[:nw]``; returns the new ``pos``.
+def word_ngram_buckets(hashes, nw, word_ngrams, bucket, out, pos):
+    """fastText's addWordNgrams over the word hashes ``hashes[:nw]``: buckets into ``out[pos:]``.
 
     ``hashes`` hold each word token's hash sign-extended from int32 to uint64, as fastText's
-    ``uint64(int32)``; the n-gram of tokens i..j hashes as ``h = h * 116049371 + hashes[j]``
-    and reads the row of bucket ``h % bucket`` (through the row map, see :func:`bucket_row`).
+    ``uint64(int32)``; the n-gram of tokens i..j hashes as ``h = h * 116049371 + hashes[j]``,
+    in bucket ``h % bucket``. Returns the new ``pos``.
     """
     b = np.uint64(max(bucket, 1))
     for i in range(nw):
@@ -115,9 +115,18 @@ def word_ngram_rows(hashes, nw, word_ngrams, bucket, nwords, row_keys, row_bits,
         jmax = min(nw, i + word_ngrams)
         for j in range(i + 1, jmax):
             h = h * NGRAM_MUL + hashes[j]
-            out[pos] = bucket_row(row_keys, row_bits, nwords, unseen_row, np.int64(h % b))
+            out[pos] = np.int64(h % b)
             pos += 1
     return pos
+
+
+@njit(**BYTES)
+def word_ngram_rows(hashes, nw, word_ngrams, bucket, nwords, row_keys, row_bits, unseen_row, out, pos):
+    """:func:`word_ngram_buckets`, each bucket then read through the row map (:func:`bucket_row`)."""
+    end = word_ngram_buckets(hashes, nw, word_ngrams, bucket, out, pos)
+    for i in range(pos, end):
+        out[i] = bucket_row(row_keys, row_bits, nwords, unseen_row, np.int64(out[i]))
+    return end
 
 
 @njit(**BYTES)

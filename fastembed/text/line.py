@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastembed.jit import BYTES, njit
-from fastembed.text.encode import subword_rows, word_ngram_rows
-from fastembed.text.hashing import FNV_OFFSET, _find, _fnv_step, _is_sep
+from fastembed.jit import BYTES, njit, prefetch_row
+from fastembed.text.encode import subword_rows, word_ngram_buckets
+from fastembed.text.hashing import FNV_OFFSET, _find, _fnv_step, _is_sep, _slot
+from fastembed.text.ngram_rows import bucket_row
 
 _HIGH32 = np.uint64(0xFFFFFFFF00000000)
 _SIGN32 = np.uint64(0x80000000)
@@ -88,16 +89,31 @@ def _is_eos_token(data, start, ln):
 
 
 @njit(**BYTES)
-def line_rows(data, start, end, vocab, rows, hashes, buf):
+def prefetch_item(a, i):
+    """Ask for the cache line of ``a[i]`` (1-D): a column view makes it a row to prefetch."""
+    prefetch_row(a.reshape((a.size, 1)), i)
+
+
+@njit(**BYTES)
+def _prefetch_slot(table, bits, h):
+    """Ask for the cache line of the slot where a look-up of hash ``h`` starts."""
+    prefetch_item(table, _slot(h, bits))
+
+
+@njit(**BYTES)
+def line_rows(data, start, end, vocab, rows, hashes, spans, buf):
     """Final rows of the line ``data[start:end]`` (no ``'\\n'`` inside) into ``rows``; returns their count.
 
-    ``rows`` and ``hashes`` hold at least :func:`row_capacity`'s counts for ``end - start``
-    bytes, ``buf`` at least ``end - start + 2`` bytes. Label tokens (with the prefix, known
-    or not) are dropped, as in prediction.
+    ``rows``, ``hashes`` and ``spans`` (twice the tokens) hold at least :func:`row_capacity`'s
+    counts for ``end - start`` bytes, ``buf`` at least ``end - start + 2`` bytes. Label tokens
+    (with the prefix, known or not) are dropped, as in prediction.
+
+    The look-ups are random reads of tables of megabytes: the tokens are first hashed and
+    their table slots requested (prefetched), then looked up; the word n-gram buckets likewise.
+    Measured on 20 Newsgroups documents (280 tokens, dim 100): 150 -> ... us a document.
     """
     nwords = vocab.nwords
-    char_ngrams = vocab.maxn > 0 and vocab.bucket > 0
-    n = 0
+    # 1. tokens: spans and hashes of the words; their slots requested
     nw = 0
     i = start
     while True:
@@ -110,25 +126,39 @@ def line_rows(data, start, end, vocab, rows, hashes, buf):
         while i < end and not _is_sep(data[i]):
             h = _fnv_step(h, data[i])
             i += 1
-        ln = i - s
-        if _has_prefix(data, s, ln, vocab.prefix):
+        if _has_prefix(data, s, i - s, vocab.prefix):
             continue
-        e = _find(vocab.table, vocab.bits, vocab.offsets, vocab.pool, data, s, ln, h)
+        _prefetch_slot(vocab.table, vocab.bits, h)
+        spans[2 * nw] = s
+        spans[2 * nw + 1] = i
+        hashes[nw] = h
+        nw += 1
+    # 2. word ids and character n-grams
+    char_ngrams = vocab.maxn > 0 and vocab.bucket > 0
+    n = 0
+    for t in range(nw):
+        s = spans[2 * t]
+        ln = spans[2 * t + 1] - s
+        e = _find(vocab.table, vocab.bits, vocab.offsets, vocab.pool, data, s, ln, hashes[t])
         if 0 <= e < nwords:
             rows[n] = e
             n += 1
         if char_ngrams and not _is_eos_token(data, s, ln):
-            n = subword_rows(data, s, i, vocab.minn, vocab.maxn, vocab.bucket, nwords, vocab.row_keys,
+            n = subword_rows(data, s, s + ln, vocab.minn, vocab.maxn, vocab.bucket, nwords, vocab.row_keys,
                              vocab.row_bits, vocab.unseen_row, rows, n, buf)
-        hashes[nw] = _ngram_hash(h)
-        nw += 1
+        hashes[t] = _ngram_hash(hashes[t])
     # the </s> that ends every line
     if vocab.eos_id >= 0:
         rows[n] = vocab.eos_id
         n += 1
     hashes[nw] = _ngram_hash(vocab.eos_hash)
     nw += 1
+    # 3. word n-grams: buckets, their slots requested, then their rows
     if vocab.word_ngrams > 1 and vocab.bucket > 0:
-        n = word_ngram_rows(hashes, nw, vocab.word_ngrams, vocab.bucket, nwords, vocab.row_keys,
-                            vocab.row_bits, vocab.unseen_row, rows, n)
+        first = n
+        n = word_ngram_buckets(hashes, nw, vocab.word_ngrams, vocab.bucket, rows, n)
+        for j in range(first, n):
+            _prefetch_slot(vocab.row_keys, vocab.row_bits, np.uint64(rows[j]))
+        for j in range(first, n):
+            rows[j] = bucket_row(vocab.row_keys, vocab.row_bits, nwords, vocab.unseen_row, np.int64(rows[j]))
     return n

@@ -1,0 +1,284 @@
+"""Prediction and start-up against fastText: every figure of the "Robust speed" issue.
+
+    python scripts/bench_predict.py [--sections single,batch,cli,startup,train] [--runs N]
+
+Sections (each runs its systems alternately in one process or as alternating processes; figures
+are medians; fastText is called through its core binding, ``m.f.predict``/``multilinePredict``):
+
+* ``single``  -- ``model.predict(line)`` against ``m.f.predict(line + "\\n", 1, 0.0, "strict")`` on
+  TREC-50 test lines, dim 100, word bigrams: right after both ``train_supervised`` return, and
+  again after a pause.
+* ``batch``   -- ``model.predict(list)`` (2 threads) against ``m.f.multilinePredict`` (1 thread):
+  TREC-50 test x 12 (6,000 short lines) and 20 Newsgroups test (7,532 documents).
+* ``cli``     -- whole processes: ``fastembed predict MODEL FILE`` against Python + fastText
+  load + predict, on 20 lines and on large files.
+* ``startup`` -- where a ``fastembed predict`` process spends its time, and which kernels it loads.
+* ``train``   -- whole processes: ``fastembed train`` on TREC-6 against fastText's.
+
+Processes run without ``PYTHONDONTWRITEBYTECODE`` (an installed package has its ``.pyc`` files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# the shared data folder next to the checkout (a worktree sits one level deeper)
+DATA = next((d for d in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data") if d.is_dir()),
+            ROOT.parent / "shared" / "data")
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
+
+def corpus(work: Path, name: str, split: str) -> Path:
+    path = work / f"{name}.{split}.txt"
+    if not path.exists():
+        with gzip.open(DATA / name / f"{split}.txt.gz", "rb") as f:
+            path.write_bytes(f.read())
+    return path
+
+
+def texts(path: Path) -> list[str]:
+    """The lines of a labelled corpus without their labels."""
+    return [" ".join(t for t in line.split(" ") if not t.startswith("__label__"))
+            for line in path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()]
+
+
+def run_process(cmd, stdout=subprocess.DEVNULL):
+    """Wall and CPU (user + system) seconds of one process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=ENV)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    if status != 0:
+        raise RuntimeError(f"{cmd} failed: {err}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def alternate(commands: dict, runs: int):
+    """Run each command ``runs`` times, alternating; median wall and CPU seconds of each."""
+    times = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, cmd in commands.items():
+            times[name].append(run_process(cmd))
+    return {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+            for name, t in times.items()}
+
+
+def load_avg():
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+# -- in-process workers ----------------------------------------------------------------------------
+
+WORKER = r'''
+import json, statistics, sys, time
+import numpy as np
+import fasttext, fastembed
+cfg = json.loads(sys.argv[1])
+out = {}
+def texts(path):
+    return [" ".join(t for t in l.split(" ") if not t.startswith("__label__"))
+            for l in open(path, encoding="utf-8", errors="surrogateescape").read().splitlines()]
+
+def alternate_single(fe, ft, lines, n):
+    a, b = [], []
+    for i in range(n):
+        line = lines[i % len(lines)]
+        t0 = time.perf_counter(); fe.predict(line); t1 = time.perf_counter()
+        ft.f.predict(line + "\n", 1, 0.0, "strict"); t2 = time.perf_counter()
+        a.append(t1 - t0); b.append(t2 - t1)
+    return statistics.median(a) * 1e6, statistics.median(b) * 1e6
+
+ft = fasttext.train_supervised(cfg["train"], dim=100, wordNgrams=2, thread=2, verbose=0)
+fe = fastembed.train_supervised(cfg["train"], dim=100, word_ngrams=2, threads=2, verbose=0)
+lines = texts(cfg["test"])
+if cfg["single"]:
+    out["labels"] = [len(fe.labels), len(ft.labels)]
+    out["right_after"] = alternate_single(fe, ft, lines, cfg["calls"])
+    time.sleep(cfg["pause"])
+    out["later"] = [alternate_single(fe, ft, lines, cfg["calls"]) for _ in range(3)]
+if cfg["batch"]:
+    big = lines * cfg["repeat"]
+    ft_lines = [l + "\n" for l in big]
+    fe.predict(big[:10]); ft.f.multilinePredict(ft_lines[:10], 1, 0.0, "strict")
+    a, b = [], []
+    for _ in range(cfg["runs"]):
+        t0 = time.perf_counter(); fe.predict(big); t1 = time.perf_counter()
+        ft.f.multilinePredict(ft_lines, 1, 0.0, "strict"); t2 = time.perf_counter()
+        a.append(t1 - t0); b.append(t2 - t1)
+    out["batch"] = [len(big), len(big) / statistics.median(a), len(big) / statistics.median(b)]
+if cfg.get("save"):
+    fe.save(cfg["save"] + ".fe")
+    ft.save_model(cfg["save"] + ".bin")
+print(json.dumps(out))
+'''
+
+FT_PREDICT = r'''
+import sys
+import fasttext
+m = fasttext.load_model(sys.argv[1])
+lines = open(sys.argv[2], encoding="utf-8").read().splitlines()
+if len(lines) <= 100:
+    out = [m.f.predict(l + "\n", 1, 0.0, "strict")[0][1] for l in lines]
+else:
+    out = [labels[0] for labels in m.f.multilinePredict([l + "\n" for l in lines], 1, 0.0, "strict")[0]]
+sys.stdout.write("\n".join(out) + "\n")
+'''
+
+STARTUP = r'''
+import sys, time
+c, w = time.process_time, time.perf_counter
+marks = [("", c(), w())]
+def mark(name): marks.append((name, c(), w()))
+import numpy as np; mark("numpy")
+import click; mark("click")
+import fastembed.jit; mark("numba import + registry set-up (fastembed.jit)")
+import fastembed.cli; from fastembed.model.classifier import Model; mark("fastembed modules")
+m = Model.load(sys.argv[1]); mark("Model.load (file, dictionary, row-map kernel)")
+m._ready(); mark("token table kernel, Predictor")
+data = open(sys.argv[2], "rb").read()
+r = m.predict_block(np.frombuffer(data, np.uint8)); mark("predict_block kernel load + 20 lines")
+r = m.predict_block(np.frombuffer(data, np.uint8)); mark("20 lines again")
+import json; print(json.dumps([(n1, 1e3 * (c1 - c0), 1e3 * (w1 - w0)) for (_, c0, w0), (n1, c1, w1) in zip(marks, marks[1:])]))
+'''
+
+
+def worker(cfg) -> dict:
+    out = subprocess.run([sys.executable, "-c", WORKER, json.dumps(cfg)], env=ENV, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- sections --------------------------------------------------------------------------------------
+
+def section_single(work, args):
+    r = worker(dict(train=str(corpus(work, "trec50", "train")), test=str(corpus(work, "trec50", "test")),
+                    single=True, batch=False, calls=args.calls, pause=args.pause,
+                    save=str(work / "trec50")))
+    print(f"\n## single-line predict, TREC-50 ({r['labels'][0]} labels), dim 100, bigrams, "
+          f"median of {args.calls} alternating calls (load {load_avg()})")
+    print("| when | fastembed us | fastText us | fastembed / fastText |\n|---|---:|---:|---:|")
+    rows = [("right after train_supervised", r["right_after"])] + [
+        (f"after {args.pause} s pause, round {i + 1}", x) for i, x in enumerate(r["later"])]
+    for name, (fe, ft) in rows:
+        print(f"| {name} | {fe:.1f} | {ft:.1f} | {fe / ft:.2f} |")
+
+
+def section_batch(work, args):
+    print(f"\n## batch predict in one call, fastembed 2 threads vs fastText multilinePredict "
+          f"(1 thread), median of {args.runs} (load {load_avg()})")
+    print("| lines | fastembed lines/s | fastText lines/s | ratio |\n|---|---:|---:|---:|")
+    for name, repeat in (("trec50", 12), ("20newsgroups", 1)):
+        r = worker(dict(train=str(corpus(work, name, "train")), test=str(corpus(work, name, "test")),
+                        single=False, batch=True, repeat=repeat, runs=args.runs,
+                        save=str(work / name)))
+        n, fe, ft = r["batch"]
+        print(f"| {name} test x {repeat} ({n:,} lines) | {fe:,.0f} | {ft:,.0f} | {fe / ft:.2f} |")
+
+
+def section_cli(work, args):
+    ft_script = work / "ft_predict.py"
+    ft_script.write_text(FT_PREDICT)
+    for name in ("trec50", "20newsgroups"):
+        if not (work / f"{name}.fe").exists():
+            worker(dict(train=str(corpus(work, name, "train")), test=str(corpus(work, name, "test")),
+                        single=False, batch=False, save=str(work / name)))
+    q20 = work / "q20.txt"
+    q20.write_text("\n".join(texts(corpus(work, "trec50", "test"))[:20]) + "\n")
+    big = work / "trec50x100.txt"
+    big.write_text("\n".join(texts(corpus(work, "trec50", "test")) * 100) + "\n")
+    ng = work / "20ng.txt"
+    ng.write_text("\n".join(texts(corpus(work, "20newsgroups", "test"))) + "\n", errors="surrogateescape")
+    print(f"\n## whole processes: predict (median of {args.runs} alternating runs; load {load_avg()})")
+    print("| input | model | fastembed wall s (cpu s) | Python + fastText wall s (cpu s) | ratio (wall) |")
+    print("|---|---|---:|---:|---:|")
+    for label, model, path, n in (("20 lines", "trec50", q20, 20), ("50,000 TREC lines", "trec50", big, 50_000),
+                                  ("7,532 20NG docs", "20newsgroups", ng, 7532)):
+        size = os.path.getsize(work / f"{model}.bin") / 1e6
+        t = alternate({"fe": [sys.executable, "-m", "fastembed.cli", "predict", str(work / f"{model}.fe"), str(path)],
+                       "ft": [sys.executable, str(ft_script), str(work / f"{model}.bin"), str(path)]},
+                      args.runs if n == 20 else max(3, args.runs // 3))
+        (fw, fc), (tw, tc) = t["fe"], t["ft"]
+        extra = "" if n == 20 else f"; {n / fw:,.0f} vs {n / tw:,.0f} lines/s"
+        print(f"| {label} | {model} (fastText .bin {size:,.0f} MB) | {fw:.2f} ({fc:.2f}) | {tw:.2f} ({tc:.2f}) | "
+              f"{fw / tw:.2f}{extra} |")
+
+
+def section_startup(work, args):
+    model = work / "trec50.fe"
+    if not model.exists():
+        worker(dict(train=str(corpus(work, "trec50", "train")), test=str(corpus(work, "trec50", "test")),
+                    single=False, batch=False, save=str(work / "trec50")))
+    q20 = work / "q20.txt"
+    q20.write_text("\n".join(texts(corpus(work, "trec50", "test"))[:20]) + "\n")
+    runs = []
+    for _ in range(args.runs):
+        out = subprocess.run([sys.executable, "-c", STARTUP, str(model), str(q20)], env=ENV, check=True,
+                             capture_output=True, text=True).stdout
+        runs.append(json.loads(out))
+    bare = alternate({"python -c pass": [sys.executable, "-c", "pass"],
+                      "python -c 'import numpy'": [sys.executable, "-c", "import numpy"],
+                      "python -c 'import fasttext'": [sys.executable, "-c", "import fasttext"]}, args.runs)
+    print(f"\n## start-up of a `fastembed predict` process, 20 lines (median of {args.runs}; load {load_avg()})")
+    print("| step | cpu ms | wall ms |\n|---|---:|---:|")
+    for name, (w, c) in bare.items():
+        print(f"| whole process `{name}` | {1e3 * c:.0f} | {1e3 * w:.0f} |")
+    for i, (name, _, _) in enumerate(runs[0]):
+        cpu = statistics.median(r[i][1] for r in runs)
+        wall = statistics.median(r[i][2] for r in runs)
+        print(f"| {name} | {cpu:.1f} | {wall:.1f} |")
+
+
+def section_train(work, args):
+    train = corpus(work, "trec6", "train")
+    ft_cmd = ("import fasttext, sys; fasttext.train_supervised(sys.argv[1], thread=2, verbose=0, "
+              "wordNgrams={wn}).save_model(sys.argv[2])")
+    t = alternate({
+        "fastembed train (preset fastembed: bigrams, tfidf)": [
+            sys.executable, "-m", "fastembed.cli", "train", str(train), "-o", str(work / "t.fe"), "-q",
+            "--threads", "2"],
+        "fastembed train --preset fasttext (unigrams, mean)": [
+            sys.executable, "-m", "fastembed.cli", "train", str(train), "-o", str(work / "t2.fe"), "-q",
+            "--threads", "2", "--preset", "fasttext"],
+        "fastText train_supervised + save_model, bigrams": [
+            sys.executable, "-c", ft_cmd.format(wn=2), str(train), str(work / "t.bin")],
+        "fastText train_supervised + save_model, unigrams": [
+            sys.executable, "-c", ft_cmd.format(wn=1), str(train), str(work / "t1.bin")],
+    }, args.runs)
+    print(f"\n## `train` on TREC-6 as whole processes, 2 threads, dim 100, 5 epochs "
+          f"(median of {args.runs} alternating; load {load_avg()})")
+    print("| command | wall s | cpu s |\n|---|---:|---:|")
+    for name, (w, c) in t.items():
+        print(f"| {name} | {w:.2f} | {c:.2f} |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sections", default="single,batch,cli,startup,train")
+    p.add_argument("--runs", type=int, default=9, help="alternating runs per process figure")
+    p.add_argument("--calls", type=int, default=2000, help="single-line calls per round")
+    p.add_argument("--pause", type=float, default=10.0, help="seconds between the rounds")
+    p.add_argument("--work", type=Path, help="keep data and models here (default: a temporary folder)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"# bench_predict: {os.cpu_count()} cores, load {load_avg()}")
+        for name in args.sections.split(","):
+            globals()[f"section_{name}"](work, args)
+
+
+if __name__ == "__main__":
+    main()
