@@ -358,8 +358,14 @@ class Predictor:
         """Top ``k`` of every line of ``data`` (read-only uint8): see :func:`predict_block`."""
         if data.size < PARALLEL_MIN_BYTES:
             return predict_block(data, self.vocab, self.clf, k, threshold)
-        # a few chunks per thread: lines differ in length
-        return predict_block_parallel(data, self.vocab, self.clf, k, threshold, 4 * numba.get_num_threads())
+        # Chunks handed out one at a time, several per thread: lines differ in length, and on a
+        # shared machine a thread loses its core for whole time slices; with Numba's static
+        # split the call would wait for that thread's share.
+        previous = numba.set_parallel_chunksize(1)
+        try:
+            return predict_block_parallel(data, self.vocab, self.clf, k, threshold, 8 * numba.get_num_threads())
+        finally:
+            numba.set_parallel_chunksize(previous)
 
 
 __all__ = ["Classifier", "LineBuffers", "Predictor", "predict_block", "predict_block_parallel", "predict_one"]
