@@ -10,19 +10,23 @@ Contents
   AG News, count tokens).
 * fastText-format tokenisation: :func:`parse_line`, :func:`read_corpus`.
 * Metrics with fastText's definitions: :func:`ranking_metrics`, :func:`micro_metrics`.
-* Measurement: :func:`run_child` (wall time and peak RSS of one subprocess),
-  :func:`summarize`, :func:`machine_info`.
+* Measurement: :func:`run_child` (wall time and peak RSS of one subprocess,
+  optionally beside a busy-loop process), :func:`summarize`, :func:`machine_info`.
+* Table cells: :func:`fmt_num`, :func:`fmt_ratio`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
+import math
 import os
 import platform
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,7 +35,9 @@ LABEL_PREFIX = "__label__"
 EOS = "</s>"  # fastText appends this token to every line
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_DATA_DIR = next((d / "shared" / "data" for d in REPO_ROOT.parents if (d / "shared" / "data").is_dir()),
+                        REPO_ROOT.parent / "shared" / "data")
+"""The nearest ``shared/data`` above the repository (a worktree may sit deeper than the main checkout)."""
 
 
 # --------------------------------------------------------------------------- data
@@ -315,7 +321,56 @@ def _busy_cpu_s() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def run_child(argv: list[str], env: dict, timeout: float, scratch: str | os.PathLike) -> ChildResult:
+def _process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds one live process has used (from /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+BUSY_LOOP = "while True: pass"
+"""The program of the ``--busy-core`` process: one core kept busy, as a competing job would."""
+
+
+class BusyCore:
+    """A plain Python busy loop in its own process, for as long as the ``with`` block runs.
+
+    Attributes
+    ----------
+    cpu_s : float or None
+        CPU seconds the loop used between :meth:`mark` and the end of the block
+        (the parent subtracts them from the machine's load: they are not "other load").
+    """
+
+    def __init__(self):
+        self.cpu_s = None
+        self._proc = None
+        self._cpu0 = None
+
+    def __enter__(self):
+        self._proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL,
+                                      start_new_session=True)
+        time.sleep(0.05)  # spinning (past its interpreter start) before the timed process starts
+        return self
+
+    def mark(self) -> None:
+        """Start counting the loop's CPU time (just before the timed process starts)."""
+        self._cpu0 = _process_cpu_s(self._proc.pid)
+
+    def __exit__(self, *exc):
+        cpu1 = _process_cpu_s(self._proc.pid)
+        if self._cpu0 is not None and cpu1 is not None:
+            self.cpu_s = cpu1 - self._cpu0
+        self._proc.kill()
+        self._proc.wait()
+        return False
+
+
+def run_child(argv: list[str], env: dict, timeout: float, scratch: str | os.PathLike,
+              busy_core: bool = False, cwd: str | os.PathLike | None = None) -> ChildResult:
     """Run one command in its own session, measuring its wall time and peak RSS.
 
     Output goes to files in ``scratch`` (not pipes), so the parent can reap the
@@ -331,6 +386,13 @@ def run_child(argv: list[str], env: dict, timeout: float, scratch: str | os.Path
         Seconds before the child is killed.
     scratch : str or path-like
         An existing directory for the output files.
+    busy_core : bool
+        Run a busy loop (:class:`BusyCore`) in another process from before the
+        child starts until it has ended: the child then competes for the cores
+        with one fully busy core. The loop's CPU time is not counted in
+        ``other_load``.
+    cwd : str or path-like, optional
+        The child's working directory.
 
     Returns
     -------
@@ -338,11 +400,14 @@ def run_child(argv: list[str], env: dict, timeout: float, scratch: str | os.Path
     """
     out_path, err_path = Path(scratch) / "stdout", Path(scratch) / "stderr"
     timed_out = threading.Event()
-    busy0 = _busy_cpu_s()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+    busy = BusyCore() if busy_core else contextlib.nullcontext()
+    with busy, open(out_path, "wb") as out, open(err_path, "wb") as err:
+        if busy_core:
+            busy.mark()
+        busy0 = _busy_cpu_s()
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+                                env=env, cwd=cwd, start_new_session=True)
 
         def kill() -> None:
             timed_out.set()
@@ -358,10 +423,12 @@ def run_child(argv: list[str], env: dict, timeout: float, scratch: str | os.Path
         finally:
             timer.cancel()
         wall = time.perf_counter() - t0
-    busy1 = _busy_cpu_s()
+        busy1 = _busy_cpu_s()
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     cpu = usage.ru_utime + usage.ru_stime
-    other = max(0.0, (busy1 - busy0 - cpu) / wall) if busy0 is not None and busy1 is not None else None
+    other = None
+    if busy0 is not None and busy1 is not None and not (busy_core and busy.cpu_s is None):
+        other = max(0.0, (busy1 - busy0 - cpu - (busy.cpu_s if busy_core else 0.0)) / wall)
     return ChildResult(proc.returncode, out_path.read_text(errors="replace"),
                        err_path.read_text(errors="replace"), wall, usage.ru_maxrss / 1024.0, cpu, other,
                        timed_out.is_set())
@@ -411,3 +478,25 @@ def machine_info() -> dict:
         nproc = len(os.sched_getaffinity(0))
     return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "nproc": nproc,
             "mem_gib": mem_gib, "os": platform.platform(), "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------------- table cells
+
+def fmt_num(v: float | None, digits: int | None = None) -> str:
+    """A figure with sensible precision (3 significant digits unless ``digits``); '–' if missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if digits is not None:
+        return f"{v:.{digits}f}"
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    return f"{v:.{max(0, 2 - mag)}f}"
+
+
+def fmt_ratio(v: float | None, base: float | None, precise: bool = False) -> str:
+    """`` ×r`` with r = v / base: 3 decimals near 1 (always if ``precise``), else 2 digits; '' if missing."""
+    if v is None or base is None or not base or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    r = v / base
+    return f" ×{r:.3f}" if precise or 0.9 < r < 1.1 else f" ×{r:#.2g}" if r < 10 else f" ×{r:.0f}"

@@ -23,9 +23,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-MARKERS = {"fastembed": "o", "fasttext": "s", "torch": "^", "sklearn-svc": "D", "sklearn-sgd": "v"}
+MARKERS = {"fastembed": "o", "fasttext": "s", "torch": "^", "sklearn-svc": "D", "sklearn-sgd": "v", "vw": "P"}
 NAMES = {"fastembed": "fastembed", "fasttext": "fastText", "torch": "PyTorch",
-         "sklearn-svc": "sklearn LinearSVC", "sklearn-sgd": "sklearn SGD"}
+         "sklearn-svc": "sklearn LinearSVC", "sklearn-sgd": "sklearn SGD", "vw": "Vowpal Wabbit"}
 COLORS = {"paper": "tab:blue", "ft-defaults": "tab:orange", "defaults": "tab:green"}
 
 
@@ -45,7 +45,7 @@ def points(runs: list[dict]) -> dict[str, list[dict]]:
     """
     groups = defaultdict(list)
     for r in runs:
-        if r["status"] == "ok" and not r.get("warmup"):
+        if r["status"] == "ok" and not r.get("warmup") and r["config"] in COLORS:  # not the latency runs
             groups[(r["dataset"], r["config"], r["label"])].append(r)
     out = defaultdict(list)
     for (dataset, config, label), rs in groups.items():

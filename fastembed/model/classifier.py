@@ -1,22 +1,24 @@
 """The trained classifier: prediction, evaluation, vectors, and its file."""
 
+import numbers
 import os
 
 import numpy as np
 
 from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
+from fastembed.model.file_schema import read_model
 from fastembed.model.forward import LOSS_CODES, predict_probs
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.line_predict import Predictor
 from fastembed.model.pooling import bag_weights
-from fastembed.model_file import load_arrays, save_arrays
-from fastembed.settings import TrainArgs
+from fastembed.model_file import save_arrays
 from fastembed.text import Dictionary
 from fastembed.text.hashing import as_readonly_u8
-from fastembed.text.reader import read_bytes
+from fastembed.text.reader import max_line_bytes, read_bytes
 
 _PREDICT_BATCH = 8192  # bags per forward call: bounds the (batch, n_labels) probability block
+_POOL_ROWS = 1 << 16  # rows gathered at once for one vector: bounds the block to 64K x dim
 
 
 class Model:
@@ -36,7 +38,7 @@ class Model:
     input_matrix : ndarray of float32, shape (nwords + n_used_buckets + 1, dim)
     output_matrix : ndarray of float32, shape (n_labels, dim), or (n_labels - 1, dim) for ``hs``
     bucket_ids : ndarray of int32, shape (n_used_buckets,)
-        The dictionary's row map (read-only view of ``dictionary.bucket_ids``).
+        The dictionary's row map (``dictionary.bucket_ids``).
     idf : ndarray of float32, shape (n_rows,), or None
         Inverse document frequencies of the rows, for ``pooling="tfidf"``.
     train_stats : dict
@@ -81,7 +83,7 @@ class Model:
         rows = self.dictionary.word_ids(word)
         if rows.size == 0:
             return np.zeros(self.dim, dtype=np.float32)
-        return self.input_matrix[rows].mean(axis=0, dtype=np.float32)
+        return _pooled_rows(self.input_matrix, rows)
 
     def get_sentence_vector(self, text):
         """The hidden vector of one line of text: the pooled rows of its words and n-grams."""
@@ -113,10 +115,11 @@ class Model:
         (labels, probs) for a string: a tuple of label strings and a float array, most probable
         first. A list of such pairs for a list.
         """
-        if isinstance(text, str):
+        if isinstance(text, str):  # one line: one serial kernel call into buffers made once
             _check_single_line(text, "text")
             predictor = self._ready()
-            count = predictor.line(text.encode("utf-8", "surrogateescape"), self._check_k(k), float(threshold))
+            count = predictor.line(text.encode("utf-8", "surrogateescape"), self._check_k(k),
+                                   _check_threshold(threshold))
             labels = self.dictionary.labels
             if count == 1:
                 return (labels[predictor.top_ids[0]],), predictor.top_probs[:1].copy()
@@ -134,20 +137,11 @@ class Model:
         ``source`` is anything the text reader takes: a path, bytes, or a list of lines.
         Labels in the lines are ignored; blank lines get a prediction too.
         """
-        top_ids, top_probs, counts = self.predict_block(as_readonly_u8(read_bytes(source)), k, threshold)
+        top_ids, top_probs, counts = self.predict_block(read_bytes(source), k, threshold)
         probs = list(top_probs)
         for i in np.flatnonzero(counts < top_ids.shape[1]).tolist():  # fewer than k reach the threshold
             probs[i] = probs[i][:counts[i]]
         return list(zip(self.label_names(top_ids, counts), probs))
-
-    def label_names(self, top_ids, counts):
-        """Label names of :meth:`predict_block`'s output: a tuple per line, ``counts[i]`` long."""
-        if self._labels_array is None:
-            self._labels_array = np.array(self.dictionary.labels, dtype=object)
-        names = list(map(tuple, self._labels_array[top_ids].tolist()))
-        for i in np.flatnonzero(counts < top_ids.shape[1]).tolist():
-            names[i] = names[i][:counts[i]]
-        return names
 
     def predict_block(self, data, k=1, threshold=0.0):
         """Label ids of the top ``k`` of every line of ``data`` (bytes or uint8; lines end with ``\\n``).
@@ -159,7 +153,16 @@ class Model:
         """
         if isinstance(data, (bytes, bytearray, memoryview)):
             data = np.frombuffer(data, dtype=np.uint8)
-        return self._ready().block(as_readonly_u8(data), self._check_k(k), float(threshold))
+        return self._ready().block(as_readonly_u8(data), self._check_k(k), _check_threshold(threshold))
+
+    def label_names(self, top_ids, counts):
+        """Label names of :meth:`predict_block`'s output: a tuple per line, ``counts[i]`` long."""
+        if self._labels_array is None:
+            self._labels_array = np.array(self.dictionary.labels, dtype=object)
+        names = list(map(tuple, self._labels_array[top_ids].tolist()))
+        for i in np.flatnonzero(counts < top_ids.shape[1]).tolist():
+            names[i] = names[i][:counts[i]]
+        return names
 
     def test(self, path, k=1, threshold=0.0):
         """Precision and recall at ``k`` on a labelled corpus, as fastText's ``test``.
@@ -205,36 +208,22 @@ class Model:
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; :class:`ModelFileError` on a bad file."""
-        arrays, meta = load_arrays(path)
+        """Read a model written by :meth:`save`; :class:`ModelFileError` on a bad file.
+
+        The file is untrusted input: every metadata field and array is checked
+        (:mod:`fastembed.model.file_schema`) before any of it is used.
+        """
+        arrays, dims = read_model(path)
+        dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
+        dict_arrays["bucket_ids"] = arrays["bucket_ids"]  # the row map: the dictionary holds it
         try:
-            args = TrainArgs.from_dict(meta["args"])
-            dictionary = Dictionary.from_arrays(
-                {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
-                | {"bucket_ids": arrays["bucket_ids"]},
-                meta["dictionary"])
-            model = cls(args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
-                        idf=arrays.get("idf"))
-        except (KeyError, TypeError, ValueError) as exc:  # ArgumentError is a ValueError
+            dictionary = Dictionary.from_arrays(dict_arrays, dims.config)
+        except ValueError as exc:  # the schema checks all of it: this is a defect of the schema
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
-        model._check_shapes(path)
-        return model
+        return cls(dims.args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
+                   idf=arrays.get("idf"))
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _check_shapes(self, path):
-        d = self.dictionary
-        n_out = d.nlabels - 1 if self.args.loss == "hs" else d.nlabels
-        ok = (self.input_matrix.ndim == 2 and self.output_matrix.ndim == 2
-              and self.input_matrix.dtype == np.float32 and self.output_matrix.dtype == np.float32
-              and self.input_matrix.shape[0] == d.n_rows
-              and self.output_matrix.shape == (max(n_out, 0), self.input_matrix.shape[1]))
-        if self.args.pooling == "tfidf":
-            ok = ok and self.idf is not None and self.idf.shape == (self.input_matrix.shape[0],)
-        if not ok:
-            raise ModelFileError(f"{os.fspath(path)}: inconsistent model file (array shapes)")
-        self.input_matrix = np.ascontiguousarray(self.input_matrix)
-        self.output_matrix = np.ascontiguousarray(self.output_matrix)
 
     def _check_k(self, k):
         if type(k) is int and 0 < k <= self.dictionary.nlabels:  # the common case, quickly
@@ -283,6 +272,7 @@ class Model:
         correct when its label is among the line's labels.
         """
         k = self._check_k(k)
+        _check_threshold(threshold)
         bags = self._encode(source, keep_unlabelled=False)
         n_labels = len(self.labels)
         lab_idx, lab_off = bags.label_indices, bags.label_offsets
@@ -325,8 +315,42 @@ def _top_k(probs, k, threshold):
     return top, keep
 
 
+def _pooled_rows(table, rows, weights=None):
+    """``sum_i w_i * table[rows[i]]`` (``w_i = 1 / n`` without weights), as float32.
+
+    Rows are gathered _POOL_ROWS at a time: gathering them all at once took 4.8 GB for the
+    vector of one 3-million-character word with character n-grams (dim 100).
+    """
+    total = np.zeros(table.shape[1], dtype=np.float64)
+    for start in range(0, rows.size, _POOL_ROWS):
+        block = table[rows[start:start + _POOL_ROWS]]
+        if weights is None:
+            total += block.sum(axis=0, dtype=np.float64)
+        else:
+            total += weights[start:start + _POOL_ROWS].astype(np.float64) @ block
+    if weights is None:
+        total /= rows.size
+    return total.astype(np.float32)
+
+
+def _check_threshold(threshold):
+    """``threshold`` as a float, if it is a probability."""
+    if type(threshold) is float and 0.0 <= threshold <= 1.0:  # the common case, quickly
+        return threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not (
+            0.0 <= threshold <= 1.0):  # NaN fails both comparisons
+        raise ArgumentError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+    return float(threshold)
+
+
 def _check_single_line(text, name):
+    """One line of text, no longer than the reader's limit (which bounds encoding memory)."""
     if not isinstance(text, str):
         raise TypeError(f"{name} must be a str, got {type(text).__name__}")
     if "\n" in text:
         raise ValueError(f"{name} holds a newline: predict and vectors take one line at a time")
+    limit = max_line_bytes()
+    if len(text) > limit or (4 * len(text) > limit
+                             and len(text.encode("utf-8", "surrogateescape")) > limit):
+        raise ArgumentError(f"{name} is longer than {limit} bytes (raise the limit with "
+                            f"fastembed.text.line_limit)")

@@ -117,17 +117,15 @@ def hash_entries(pool, off):
 
 
 @njit(**BYTES)
-def build_table(pool, off):
-    """Open-addressing table over the entries of a pool (load <= 1/2), hashed here.
+def build_table(e_hash, n):
+    """Open-addressing table over the first ``n`` hashes (load <= 1/2).
 
-    One kernel for what loading a model needs (each kernel loaded from the cache costs
-    milliseconds). Returns ``(table uint64[2**bits], bits)``; keys are ``hash << 32 | id``.
+    Returns ``(table uint64[2**bits], bits)``; keys are ``hash << 32 | id``.
     """
-    n = off.size - 1
     bits = 4
     while (np.int64(1) << bits) < 2 * n + 2:
         bits += 1
-    return _fill_table(hash_entries(pool, off), n, bits), bits
+    return _fill_table(e_hash, n, bits), bits
 
 
 @njit(**BYTES)

@@ -55,13 +55,14 @@ class LineVocab(NamedTuple):
 def row_capacity(vocab, n_bytes):
     """Rows and word tokens a line of ``n_bytes`` bytes can give, at most: ``(rows, tokens)``.
 
-    Tokens are at least one byte apart, plus ``</s>``; a token of ``l`` bytes has at most
-    ``(l + 2) * maxn`` character n-grams, and every token starts at most ``word_ngrams - 1``
-    word n-grams.
+    ``tokens`` counts ``</s>``: tokens are at least one byte apart. Each gives its id and starts
+    ``word_ngrams - 1`` word n-grams at most; a token of ``l`` bytes has at most ``l + 2``
+    character n-gram starts (``'<' + token + '>'``), each of ``maxn - max(minn, 1) + 1``
+    lengths at most, and the ``l + 2`` add up to at most ``n_bytes + tokens + 1``.
     """
     tokens = n_bytes // 2 + 2
-    maxn = vocab.maxn if vocab.bucket > 0 else 0
-    return tokens * (vocab.word_ngrams + 2 * maxn) + n_bytes * maxn, tokens
+    lengths = vocab.maxn - max(vocab.minn, 1) + 1 if vocab.maxn > 0 and vocab.bucket > 0 else 0
+    return tokens * vocab.word_ngrams + (n_bytes + tokens + 1) * max(lengths, 0), tokens
 
 
 @njit(**BYTES)
