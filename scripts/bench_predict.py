@@ -1,21 +1,21 @@
-"""Prediction and start-up against fastText: every figure of the "Robust speed" issue.
+"""Prediction processes against fastText: where a ``fastembed predict`` process spends its time,
+and whole predict processes on small and large files.
 
-    python scripts/bench_predict.py [--sections single,batch,cli,startup,train] [--runs N]
+    python scripts/bench_predict.py [--sections startup,cli] [--runs N] [--work DIR]
 
-Sections (each runs its systems alternately in one process or as alternating processes; figures
-are medians; fastText is called through its core binding, ``m.f.predict``/``multilinePredict``):
+The in-process figures (single-line latency right after training and reloaded, batch
+throughput) and the 20-line and ``train`` processes are in ``scripts/benchmark.py --configs
+latency``; this script adds:
 
-* ``single``  -- ``model.predict(line)`` against ``m.f.predict(line + "\\n", 1, 0.0, "strict")`` on
-  TREC-50 test lines, dim 100, word bigrams: right after both ``train_supervised`` return, and
-  again after a pause.
-* ``batch``   -- ``model.predict(list)`` (2 threads) against ``m.f.multilinePredict`` (1 thread):
-  TREC-50 test x 12 (6,000 short lines) and 20 Newsgroups test (7,532 documents).
-* ``cli``     -- whole processes: ``fastembed predict MODEL FILE`` against Python + fastText
-  load + predict, on 20 lines and on large files.
-* ``startup`` -- where a ``fastembed predict`` process spends its time, and which kernels it loads.
-* ``train``   -- whole processes: ``fastembed train`` on TREC-6 against fastText's.
+* ``startup`` -- a ``fastembed predict`` process on 20 lines, step by step (CPU and wall time),
+  beside whole ``python -c pass`` / ``import numpy`` / ``import fasttext`` processes.
+* ``cli``     -- whole processes: ``fastembed predict MODEL FILE`` against Python + fastText load
+  + predict (``m.f.predict``/``multilinePredict``), on 20 lines (against fastText's default
+  unigram model, a small file, and its bigram model) and on large files (lines/s).
 
-Processes run without ``PYTHONDONTWRITEBYTECODE`` (an installed package has its ``.pyc`` files).
+Models: fastembed's default preset and fastText with ``dim=100, wordNgrams=2`` (its other
+defaults), trained on TREC-50 and 20 Newsgroups. Processes run without
+``PYTHONDONTWRITEBYTECODE`` (an installed package has its ``.pyc`` files).
 """
 
 from __future__ import annotations
@@ -80,49 +80,14 @@ def load_avg():
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-# -- in-process workers ----------------------------------------------------------------------------
+# -- processes -------------------------------------------------------------------------------------
 
-WORKER = r'''
-import json, statistics, sys, time
-import numpy as np
-import fasttext, fastembed
-cfg = json.loads(sys.argv[1])
-out = {}
-def texts(path):
-    return [" ".join(t for t in l.split(" ") if not t.startswith("__label__"))
-            for l in open(path, encoding="utf-8", errors="surrogateescape").read().splitlines()]
-
-def alternate_single(fe, ft, lines, n):
-    a, b = [], []
-    for i in range(n):
-        line = lines[i % len(lines)]
-        t0 = time.perf_counter(); fe.predict(line); t1 = time.perf_counter()
-        ft.f.predict(line + "\n", 1, 0.0, "strict"); t2 = time.perf_counter()
-        a.append(t1 - t0); b.append(t2 - t1)
-    return statistics.median(a) * 1e6, statistics.median(b) * 1e6
-
-ft = fasttext.train_supervised(cfg["train"], dim=100, wordNgrams=2, thread=2, verbose=0)
-fe = fastembed.train_supervised(cfg["train"], dim=100, word_ngrams=2, threads=2, verbose=0)
-lines = texts(cfg["test"])
-if cfg["single"]:
-    out["labels"] = [len(fe.labels), len(ft.labels)]
-    out["right_after"] = alternate_single(fe, ft, lines, cfg["calls"])
-    time.sleep(cfg["pause"])
-    out["later"] = [alternate_single(fe, ft, lines, cfg["calls"]) for _ in range(3)]
-if cfg["batch"]:
-    big = lines * cfg["repeat"]
-    ft_lines = [l + "\n" for l in big]
-    fe.predict(big[:10]); ft.f.multilinePredict(ft_lines[:10], 1, 0.0, "strict")
-    a, b = [], []
-    for _ in range(cfg["runs"]):
-        t0 = time.perf_counter(); fe.predict(big); t1 = time.perf_counter()
-        ft.f.multilinePredict(ft_lines, 1, 0.0, "strict"); t2 = time.perf_counter()
-        a.append(t1 - t0); b.append(t2 - t1)
-    out["batch"] = [len(big), len(big) / statistics.median(a), len(big) / statistics.median(b)]
-if cfg.get("save"):
-    fe.save(cfg["save"] + ".fe")
-    ft.save_model(cfg["save"] + ".bin")
-print(json.dumps(out))
+TRAIN = r'''
+import sys
+import fastembed, fasttext
+train, out = sys.argv[1], sys.argv[2]
+fasttext.train_supervised(train, dim=100, wordNgrams=2, thread=2, verbose=0).save_model(out + ".bin")
+fastembed.train_supervised(train, threads=2, verbose=0).save(out + ".fe")
 '''
 
 FT_PREDICT = r'''
@@ -155,46 +120,20 @@ import json; print(json.dumps([(n1, 1e3 * (c1 - c0), 1e3 * (w1 - w0)) for (_, c0
 '''
 
 
-def worker(cfg) -> dict:
-    out = subprocess.run([sys.executable, "-c", WORKER, json.dumps(cfg)], env=ENV, check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def models(work: Path, name: str) -> None:
+    """fastembed (default preset) and fastText (dim 100, bigrams) models of a corpus, trained once."""
+    if not (work / f"{name}.fe").exists():
+        subprocess.run([sys.executable, "-c", TRAIN, str(corpus(work, name, "train")), str(work / name)],
+                       env=ENV, check=True)
 
 
 # -- sections --------------------------------------------------------------------------------------
-
-def section_single(work, args):
-    r = worker(dict(train=str(corpus(work, "trec50", "train")), test=str(corpus(work, "trec50", "test")),
-                    single=True, batch=False, calls=args.calls, pause=args.pause,
-                    save=str(work / "trec50")))
-    print(f"\n## single-line predict, TREC-50 ({r['labels'][0]} labels), dim 100, bigrams, "
-          f"median of {args.calls} alternating calls (load {load_avg()})")
-    print("| when | fastembed us | fastText us | fastembed / fastText |\n|---|---:|---:|---:|")
-    rows = [("right after train_supervised", r["right_after"])] + [
-        (f"after {args.pause} s pause, round {i + 1}", x) for i, x in enumerate(r["later"])]
-    for name, (fe, ft) in rows:
-        print(f"| {name} | {fe:.1f} | {ft:.1f} | {fe / ft:.2f} |")
-
-
-def section_batch(work, args):
-    print(f"\n## batch predict in one call, fastembed 2 threads vs fastText multilinePredict "
-          f"(1 thread), median of {args.runs} (load {load_avg()})")
-    print("| lines | fastembed lines/s | fastText lines/s | ratio |\n|---|---:|---:|---:|")
-    for name, repeat in (("trec50", 12), ("20newsgroups", 1)):
-        r = worker(dict(train=str(corpus(work, name, "train")), test=str(corpus(work, name, "test")),
-                        single=False, batch=True, repeat=repeat, runs=args.runs,
-                        save=str(work / name)))
-        n, fe, ft = r["batch"]
-        print(f"| {name} test x {repeat} ({n:,} lines) | {fe:,.0f} | {ft:,.0f} | {fe / ft:.2f} |")
-
 
 def section_cli(work, args):
     ft_script = work / "ft_predict.py"
     ft_script.write_text(FT_PREDICT)
     for name in ("trec50", "20newsgroups"):
-        if not (work / f"{name}.fe").exists():
-            worker(dict(train=str(corpus(work, name, "train")), test=str(corpus(work, name, "test")),
-                        single=False, batch=False, save=str(work / name)))
+        models(work, name)
     small_ft = work / "trec50.unigram.bin"  # fastText's default (unigrams): a small file
     if not small_ft.exists():
         subprocess.run([sys.executable, "-c", "import fasttext, sys; fasttext.train_supervised(sys.argv[1], "
@@ -225,10 +164,8 @@ def section_cli(work, args):
 
 
 def section_startup(work, args):
+    models(work, "trec50")
     model = work / "trec50.fe"
-    if not model.exists():
-        worker(dict(train=str(corpus(work, "trec50", "train")), test=str(corpus(work, "trec50", "test")),
-                    single=False, batch=False, save=str(work / "trec50")))
     q20 = work / "q20.txt"
     q20.write_text("\n".join(texts(corpus(work, "trec50", "test"))[:20]) + "\n")
     runs = []
@@ -249,35 +186,10 @@ def section_startup(work, args):
         print(f"| {name} | {cpu:.1f} | {wall:.1f} |")
 
 
-def section_train(work, args):
-    train = corpus(work, "trec6", "train")
-    ft_cmd = ("import fasttext, sys; fasttext.train_supervised(sys.argv[1], thread=2, verbose=0, "
-              "wordNgrams={wn}).save_model(sys.argv[2])")
-    t = alternate({
-        "fastembed train (preset fastembed: bigrams, tfidf)": [
-            sys.executable, "-m", "fastembed.cli", "train", str(train), "-o", str(work / "t.fe"), "-q",
-            "--threads", "2"],
-        "fastembed train --preset fasttext (unigrams, mean)": [
-            sys.executable, "-m", "fastembed.cli", "train", str(train), "-o", str(work / "t2.fe"), "-q",
-            "--threads", "2", "--preset", "fasttext"],
-        "fastText train_supervised + save_model, bigrams": [
-            sys.executable, "-c", ft_cmd.format(wn=2), str(train), str(work / "t.bin")],
-        "fastText train_supervised + save_model, unigrams": [
-            sys.executable, "-c", ft_cmd.format(wn=1), str(train), str(work / "t1.bin")],
-    }, args.runs)
-    print(f"\n## `train` on TREC-6 as whole processes, 2 threads, dim 100, 5 epochs "
-          f"(median of {args.runs} alternating; load {load_avg()})")
-    print("| command | wall s | cpu s |\n|---|---:|---:|")
-    for name, (w, c) in t.items():
-        print(f"| {name} | {w:.2f} | {c:.2f} |")
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sections", default="single,batch,cli,startup,train")
+    p.add_argument("--sections", default="startup,cli")
     p.add_argument("--runs", type=int, default=9, help="alternating runs per process figure")
-    p.add_argument("--calls", type=int, default=2000, help="single-line calls per round")
-    p.add_argument("--pause", type=float, default=10.0, help="seconds between the rounds")
     p.add_argument("--work", type=Path, help="keep data and models here (default: a temporary folder)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

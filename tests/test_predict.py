@@ -265,3 +265,24 @@ def test_load_predicts_like_the_trained_model(tmp_path):
     for (la, pa), (lb, pb) in zip(model.predict(lines, k=-1), loaded.predict(lines, k=-1)):
         assert la == lb
         np.testing.assert_array_equal(pa, pb)
+
+
+@pytest.mark.parametrize("prob", [False, True])
+def test_cli_stream_blocks_write_what_predict_returns(monkeypatch, prob):
+    """`fastembed predict` in blocks far smaller than the input: every line once, as predict says."""
+    import io
+
+    from fastembed import cli
+
+    model, _ = random_model("tfidf", "softmax")
+    lines = [t.decode("utf-8", "surrogateescape") for t in TEXTS[:-1]] * 3
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    monkeypatch.setattr(cli, "_PREDICT_BATCH_BYTES", 97)  # lines straddle the reads
+    out = io.StringIO()
+    cli._predict_stream(model, io.BytesIO(data), out, 2, prob, 0.2)
+    written = out.getvalue().split("\n")
+    assert written[-1] == "" and len(written) - 1 == len(lines)
+    for line, text in zip(lines, written):
+        labels, probs = model.predict(line, k=2, threshold=0.2)
+        expected = " ".join(f"{lab} {p:.6g}" for lab, p in zip(labels, probs)) if prob else " ".join(labels)
+        assert text == expected

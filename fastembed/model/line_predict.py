@@ -335,8 +335,7 @@ class Predictor:
         """Buffers for a line of ``n_bytes`` (grown, never shrunk)."""
         if n_bytes > self._line_bytes:
             self._line_bytes = max(n_bytes, 2 * self._line_bytes, _FIRST_LINE_BYTES)
-            self._buffers = new_buffers(self.vocab, self.clf, self._line_bytes)
-            self._one = None  # the buffers' types do not change, but re-resolve to be safe
+            self._buffers = new_buffers(self.vocab, self.clf, self._line_bytes)  # same types: same entry point
 
     def line(self, line: bytes, k: int, threshold: float) -> int:
         """Top ``k`` of one line (bytes, no newline) into ``top_ids``/``top_probs``; returns their count."""
