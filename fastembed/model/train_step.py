@@ -59,7 +59,7 @@ def _example_step(inp, out, inp_state, out_state, indices, weights, b0, b1,
             loss += _binary_logistic(out, out_state, lab, hidden, grad, positive, lr, opt_kind)
     else:
         # one target per update; on a multi-label line it is drawn uniformly, as fastText does
-        target = labels[l0 + (rand % np.uint64(l1 - l0))]
+        target = labels[l0 + np.int64(rand % np.uint64(l1 - l0))]
         if loss_kind == LOSS_SOFTMAX:
             for lab in range(n_out):
                 scores[lab] = dot_row(out, lab, hidden)
