@@ -200,6 +200,7 @@ def test_learns_trec(trained, trec_test):
     assert p > 0.75  # a majority-class guess gets 0.226
 
 
+@pytest.mark.slow_without_jit
 def test_threads_one_is_bit_identical_and_seed_matters(trec_train):
     kw = dict(epoch=2, dim=8, word_ngrams=2, bucket=5000, threads=1, verbose=0)
     a = fastembed.train_supervised(str(trec_train), seed=3, **kw)
@@ -210,11 +211,13 @@ def test_threads_one_is_bit_identical_and_seed_matters(trec_train):
     assert not np.array_equal(a.output_matrix, c.output_matrix)
 
 
+@pytest.mark.slow_without_jit
 def test_hogwild_threads_learn_too(trec_train, trec_test):
     m = fastembed.train_supervised(str(trec_train), epoch=10, lr=0.5, dim=20, threads=2, verbose=0)
     assert m.test(trec_test)[1] > 0.7
 
 
+@pytest.mark.slow_without_jit
 @pytest.mark.parametrize("loss", ["ova", "hs"])
 @pytest.mark.parametrize("optimizer", ["sgd", "rowwise-adagrad"])
 def test_other_losses_and_optimizers_learn(trec_train, trec_test, loss, optimizer):
@@ -349,6 +352,7 @@ def test_bad_model_files_give_clear_errors(trained, tmp_path):
         fastembed.load_model(tmp_path / "corrupt.fe")
 
 
+@pytest.mark.slow_without_jit
 def test_min_count_ngram_keeps_exactly_the_frequent_buckets(trec_train):
     m = fastembed.train_supervised(str(trec_train), preset="fasttext", word_ngrams=2,
                                    bucket=50_000, min_count_ngram=3, epoch=1, threads=1, verbose=0)
