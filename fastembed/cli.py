@@ -276,9 +276,9 @@ def predict(model_path, source, k, prob, threshold):
     import fastembed
 
     model = fastembed.load_model(model_path)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if source == "-":
-        stream = contextlib.nullcontext(click.get_binary_stream("stdin"))
+        stream = contextlib.nullcontext(sys.stdin.buffer)
     elif source.endswith(".gz"):
         stream = gzip.open(source, "rb")
     else:
