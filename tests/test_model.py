@@ -355,7 +355,7 @@ def test_workers_run_every_item_once_and_report_errors():
     with Workers(3, poll_interval=0.001) as workers:
         for _ in range(2):
             assert workers.run_epoch(1000, 7, step, lambda: None)
-        assert len(_training_threads()) == 3  # the same threads serve every epoch
+        assert len(_training_threads()) == 2  # the calling thread and the same 2 every epoch
     assert (seen == 2).all() and threads_used <= {0, 1, 2}
     assert not _training_threads()
 

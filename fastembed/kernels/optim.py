@@ -45,7 +45,7 @@ can be called directly with already unique rows.
 
 import numpy as np
 
-from fastembed.jit import OUTLINE, PARALLEL, njit, prange, prefetch_distance, prefetch_row
+from fastembed.jit import INLINE, OUTLINE, PARALLEL, njit, prange, prefetch_distance, prefetch_row
 from fastembed.kernels.grouping import coalesce_unchecked
 
 ADAGRAD_EPS = 1e-10  # the default epsilon of both Adagrads (torch.optim.Adagrad's)
@@ -69,7 +69,9 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 
-@njit(**OUTLINE)
+# Inlined, unlike the Adagrads: the classifier's training step calls it for every row of every
+# bag, and the call cost about 10% of its time per example (SST-2, dims 10 and 100).
+@njit(**INLINE)
 def sgd_row(table, row, grad, scale, lr):
     """``table[row] -= lr * (scale * grad)`` in the table's dtype, in place."""
     T = table.dtype.type

@@ -1,7 +1,8 @@
 """The classifier's training kernel (Numba): hogwild SGD over one chunk of examples.
 
-:func:`chunk_kernel` gives the kernel that each worker thread of :mod:`fastembed.model.workers` calls on
-the next chunk of the epoch's shuffled order; it never waits for another thread. Per example:
+:func:`chunk_kernel` gives the kernel that each worker thread of
+:mod:`fastembed.model.workers` calls on the next chunk of the epoch's shuffled order; it never
+waits for another thread. Per example:
 pool the bag, run the loss with backprop (:mod:`fastembed.model.loss`), then update the bag's
 input rows. The row update rules come from :mod:`fastembed.kernels.optim`.
 """

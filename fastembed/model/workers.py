@@ -1,17 +1,19 @@
 """Worker threads for hogwild training: chunks claimed without barriers, the caller polls.
 
 Any model's training loop uses :class:`Workers` the same way (``with Workers(n) as
-workers:``): for each epoch it hands :meth:`Workers.run_epoch` the number of items (examples, in the epoch's shuffled order), a
-chunk size and a ``step(thread, start, stop)`` that runs a ``nogil`` Numba kernel on items
-``[start, stop)``. Each worker thread claims the next unclaimed chunk as soon as it finishes
-its last one, so inside an epoch no thread ever waits for another (dynamic claiming also
-evens out threads slowed by another process on their core); the end of the epoch is the only
-barrier, where per-epoch work (validation, checkpoints) can later run on a consistent model.
+workers:``): for each epoch it hands :meth:`Workers.run_epoch` the number of items (examples,
+in the epoch's shuffled order), a chunk size and a ``step(thread, start, stop)`` that runs a
+``nogil`` Numba kernel on items ``[start, stop)``. Each thread claims the next unclaimed chunk
+as soon as it finishes its last one, so inside an epoch no thread ever waits for another
+(dynamic claiming also evens out threads slowed by another process on their core); the end of
+the epoch is the only barrier, where per-epoch work (validation, checkpoints) can later run on
+a consistent model.
 
-Meanwhile the calling (main) thread wakes every ``poll_interval`` seconds to run ``poll``:
-progress, divergence checks. Ctrl-C reaches it there; it then stops the workers (each
-finishes its current chunk, a few milliseconds) and re-raises, as does any exception of
-``poll`` or of a worker.
+The calling (main) thread is one of the workers: between its chunks, and while it waits for
+the others at the end of the epoch, it runs ``poll`` every ``poll_interval`` seconds:
+progress, divergence checks. Ctrl-C reaches it there (a chunk takes milliseconds); it then
+stops the other workers (each finishes its current chunk) and re-raises, as does any
+exception of ``poll`` or of a worker.
 
 The kernels publish their progress in :attr:`Workers.counters` (int64) and
 :attr:`Workers.losses` (float64), one row per thread, each row on cache lines of its own:
@@ -21,6 +23,7 @@ columns ``TOKENS`` (tokens consumed, all epochs), ``SEEN`` (examples trained on)
 
 import itertools
 import threading
+import time
 
 import numpy as np
 
@@ -57,35 +60,46 @@ def thread_local_arrays(n_threads, shape, dtype, like=None):
 class _Epoch:
     """One call of :meth:`Workers.run_epoch`: its chunks and how its threads are doing."""
 
-    def __init__(self, n_threads, n_items, chunk, step):
+    def __init__(self, n_helpers, n_items, chunk, step):
         self.n_items = n_items
         self.chunk = chunk
         self.step = step
         self.claims = itertools.count()  # next() is atomic under the GIL: a chunk goes to one thread
         self.stop = threading.Event()
-        self.done = threading.Event()
-        self.running = n_threads
+        self.done = threading.Event()  # set when no helper thread works on the epoch any more
+        self.running = n_helpers
+        if n_helpers == 0:
+            self.done.set()
         self.errors = []
 
-    def work(self, thread):
-        """Claim and run chunks until none is left or the epoch is stopped."""
+    def run_next(self, thread):
+        """Claim the next chunk and run it; False once none is left or the epoch is stopped."""
+        if self.stop.is_set():
+            return False
+        start = next(self.claims) * self.chunk
+        if start >= self.n_items:
+            return False
+        if not self.step(thread, start, min(start + self.chunk, self.n_items)):
+            self.stop.set()
+        return True
+
+    def help(self, thread):
+        """A helper thread's share: chunks until none is left; its errors go to the caller."""
         try:
-            while not self.stop.is_set():
-                start = next(self.claims) * self.chunk
-                if start >= self.n_items:
-                    break
-                if not self.step(thread, start, min(start + self.chunk, self.n_items)):
-                    self.stop.set()
+            while self.run_next(thread):
+                pass
         except BaseException as exc:  # noqa: BLE001 -- re-raised by the calling thread
             self.errors.append(exc)
             self.stop.set()
 
 
 class Workers:
-    """``n_threads`` worker threads and their shared progress counters.
+    """``n_threads`` training threads, the calling one included, and their progress counters.
 
-    The threads start at the first :meth:`run_epoch` and live until :meth:`close` (or the end
-    of a ``with`` block): starting a thread costs milliseconds when the machine is busy.
+    The calling thread is thread 0: it trains too, and polls between its chunks, so with one
+    thread nothing else runs. Threads 1.. start at the first :meth:`run_epoch` and live until
+    :meth:`close` (or the end of a ``with`` block): starting or waking a thread costs
+    milliseconds when the machine is busy.
     """
 
     def __init__(self, n_threads, poll_interval=0.1):
@@ -118,22 +132,30 @@ class Workers:
         """Run ``step`` over items ``[0, n_items)`` in chunks of ``chunk``, on all threads.
 
         ``step(thread, start, stop)`` returns False to stop the epoch early (the other threads
-        finish their chunk and claim no more). ``poll()`` runs in the calling thread every
-        ``poll_interval`` seconds and once at the end. Returns True if every chunk ran.
+        finish their chunk and claim no more). ``poll()`` runs in the calling thread at least
+        every ``poll_interval`` seconds (between its chunks, and while it waits for the others
+        at the end) and once at the end. Returns True if every chunk ran.
         """
-        epoch = _Epoch(self.n_threads, n_items, chunk, step)
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the workers are closed")
-            self._epoch = epoch
-            self._generation += 1
-            self._cond.notify_all()
+        if self._closed:
+            raise RuntimeError("the workers are closed")
+        epoch = _Epoch(self.n_threads - 1, n_items, chunk, step)
+        if self.n_threads > 1:
+            with self._cond:
+                self._epoch = epoch
+                self._generation += 1
+                self._cond.notify_all()
         try:
-            while len(self._threads) < self.n_threads:
-                thread = threading.Thread(target=self._serve, args=(len(self._threads),),
-                                          name=f"fastembed-train-{len(self._threads)}", daemon=True)
+            while len(self._threads) < self.n_threads - 1:
+                number = len(self._threads) + 1
+                thread = threading.Thread(target=self._serve, args=(number,),
+                                          name=f"fastembed-train-{number}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
+            next_poll = time.monotonic() + self.poll_interval
+            while epoch.run_next(0):
+                if time.monotonic() >= next_poll:
+                    poll()
+                    next_poll = time.monotonic() + self.poll_interval
             while not epoch.done.wait(self.poll_interval):
                 poll()
         except BaseException:
@@ -155,7 +177,7 @@ class Workers:
             thread.join()
 
     def _serve(self, thread):
-        """A worker thread: run its share of each epoch handed out, until closed."""
+        """A helper thread: run its share of each epoch handed out, until closed."""
         served = 0
         while True:
             with self._cond:
@@ -166,7 +188,7 @@ class Workers:
                 served = self._generation
                 epoch = self._epoch
             try:
-                epoch.work(thread)
+                epoch.help(thread)
             finally:
                 with self._cond:
                     epoch.running -= 1
