@@ -134,7 +134,7 @@ def _prefetch_line(typingctx, arr, i, j):
 
 
 @njit(**INLINE)
-def prefetch_row(arr, i):
+def prefetch_row(arr, i):  # pragma: no cover -- compiled only: the JIT-off run uses the no-op below
     """Prefetch every cache line of row ``i`` of the 2-D C-contiguous ``arr``."""
     dim = arr.shape[1]
     if dim > 0:
