@@ -57,7 +57,25 @@ class _Group(click.Group):
             _fail(_one_line(exc), EXIT_ERROR)
         except MemoryError:
             _fail("out of memory", EXIT_ERROR)
-        sys.exit(rv if isinstance(rv, int) else 0)
+        code = rv if isinstance(rv, int) else 0
+        if args is None and "coverage" not in sys.modules:  # a process of its own, not measured
+            _exit_now(code)
+        sys.exit(code)
+
+
+def _exit_now(code):
+    """End a finished command's process without the interpreter's teardown.
+
+    With Numba loaded, the teardown took 0.15-0.3 s of CPU after `fastembed predict` on 20
+    lines (a fifth of the process), and a finished command needs none of it: its model file
+    was closed and renamed already; its output is flushed here.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the reader went away: nothing left to tell it
+        pass
+    os._exit(code)
 
 
 def _one_line(exc):

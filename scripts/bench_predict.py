@@ -1,12 +1,16 @@
 """Prediction processes against fastText: where a ``fastembed predict`` process spends its time,
 and whole predict processes on small and large files.
 
-    python scripts/bench_predict.py [--sections startup,cli] [--runs N] [--work DIR]
+    python scripts/bench_predict.py [--sections single,startup,cli] [--runs N] [--work DIR]
 
-The in-process figures (single-line latency right after training and reloaded, batch
-throughput) and the 20-line and ``train`` processes are in ``scripts/benchmark.py --configs
-latency``; this script adds:
+``scripts/benchmark.py --configs latency`` measures single-line latency (after training,
+reloaded), batch throughput and the 20-line and ``train`` processes, each system in its own
+processes. This script adds:
 
+* ``single``  -- single-line latency with both systems in one process, their calls alternated
+  (so both see the same machine load): ``model.predict(line)`` against
+  ``m.f.predict(line + "\n", 1, 0.0, "strict")`` on TREC-50 test lines, right after both
+  ``train_supervised`` return, then after a pause.
 * ``startup`` -- a ``fastembed predict`` process on 20 lines, step by step (CPU and wall time),
   beside whole ``python -c pass`` / ``import numpy`` / ``import fasttext`` processes.
 * ``cli``     -- whole processes: ``fastembed predict MODEL FILE`` against Python + fastText load
@@ -82,6 +86,28 @@ def load_avg():
 
 # -- processes -------------------------------------------------------------------------------------
 
+SINGLE = r'''
+import json, statistics, sys, time
+import fastembed, fasttext
+train, test, calls, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+lines = [" ".join(t for t in l.split(" ") if not t.startswith("__label__"))
+         for l in open(test, encoding="utf-8").read().splitlines()]
+ft = fasttext.train_supervised(train, dim=100, wordNgrams=2, thread=2, verbose=0)
+fe = fastembed.train_supervised(train, threads=2, verbose=0)
+def alternate():
+    a, b = [], []
+    for i in range(calls):
+        line = lines[i % len(lines)]
+        t0 = time.perf_counter(); fe.predict(line); t1 = time.perf_counter()
+        ft.f.predict(line + "\n", 1, 0.0, "strict"); t2 = time.perf_counter()
+        a.append(t1 - t0); b.append(t2 - t1)
+    return statistics.median(a) * 1e6, statistics.median(b) * 1e6
+rounds = [alternate()]
+time.sleep(pause)
+rounds += [alternate() for _ in range(3)]
+print(json.dumps({"labels": len(fe.labels), "rounds": rounds}))
+'''
+
 TRAIN = r'''
 import sys
 import fastembed, fasttext
@@ -128,6 +154,19 @@ def models(work: Path, name: str) -> None:
 
 
 # -- sections --------------------------------------------------------------------------------------
+
+def section_single(work, args):
+    out = subprocess.run([sys.executable, "-c", SINGLE, str(corpus(work, "trec50", "train")),
+                          str(corpus(work, "trec50", "test")), str(args.calls), str(args.pause)],
+                         env=ENV, check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    print(f"\n## single-line predict in one process, TREC-50 ({r['labels']} labels), dim 100, bigrams: "
+          f"median of {args.calls} alternating calls (load {load_avg()})")
+    print("| when | fastembed us | fastText us | fastembed / fastText |\n|---|---:|---:|---:|")
+    names = ["right after train_supervised"] + [f"after a {args.pause:.0f} s pause, round {i}" for i in (1, 2, 3)]
+    for name, (fe, ft) in zip(names, r["rounds"]):
+        print(f"| {name} | {fe:.1f} | {ft:.1f} | {fe / ft:.2f} |")
+
 
 def section_cli(work, args):
     ft_script = work / "ft_predict.py"
@@ -188,7 +227,9 @@ def section_startup(work, args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sections", default="startup,cli")
+    p.add_argument("--sections", default="single,startup,cli")
+    p.add_argument("--calls", type=int, default=2000, help="single-line calls per round")
+    p.add_argument("--pause", type=float, default=10.0, help="seconds between the rounds")
     p.add_argument("--runs", type=int, default=9, help="alternating runs per process figure")
     p.add_argument("--work", type=Path, help="keep data and models here (default: a temporary folder)")
     args = p.parse_args()

@@ -286,3 +286,19 @@ def test_cli_stream_blocks_write_what_predict_returns(monkeypatch, prob):
         labels, probs = model.predict(line, k=2, threshold=0.2)
         expected = " ".join(f"{lab} {p:.6g}" for lab, p in zip(labels, probs)) if prob else " ".join(labels)
         assert text == expected
+
+
+def test_predict_process_writes_every_line(tmp_path):
+    """`fastembed predict` as a process of its own (which skips the interpreter's teardown)."""
+    model, _ = random_model("sqrt", "ova")
+    path = tmp_path / "m.fe"
+    model.save(path)
+    lines = [t.decode("utf-8", "surrogateescape") for t in TEXTS[:-1]] * 50
+    text = tmp_path / "lines.txt"
+    text.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "fastembed.cli", "predict", str(path), str(text), "-k", "2"],
+                          capture_output=True, timeout=600, env=env)
+    assert proc.returncode == 0 and proc.stderr == b""
+    written = proc.stdout.decode().split("\n")
+    assert written[-1] == "" and written[:-1] == [" ".join(labels) for labels, _ in model.predict(lines, k=2)]
