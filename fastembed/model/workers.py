@@ -1,0 +1,124 @@
+"""Worker threads for hogwild training: chunks claimed without barriers, the caller polls.
+
+Any model's training loop uses :class:`Workers` the same way: for each epoch it hands
+:meth:`Workers.run_epoch` the number of items (examples, in the epoch's shuffled order), a
+chunk size and a ``step(thread, start, stop)`` that runs a ``nogil`` Numba kernel on items
+``[start, stop)``. Each worker thread claims the next unclaimed chunk as soon as it finishes
+its last one, so inside an epoch no thread ever waits for another (dynamic claiming also
+evens out threads slowed by another process on their core); the end of the epoch is the only
+barrier, where per-epoch work (validation, checkpoints) can later run on a consistent model.
+
+Meanwhile the calling (main) thread wakes every ``poll_interval`` seconds to run ``poll``:
+progress, divergence checks. Ctrl-C reaches it there; it then stops the workers (each
+finishes its current chunk, a few milliseconds) and re-raises, as does any exception of
+``poll`` or of a worker.
+
+The kernels publish their progress in :attr:`Workers.counters` (int64) and
+:attr:`Workers.losses` (float64), one row per thread, each row on cache lines of its own:
+columns ``TOKENS`` (tokens consumed, all epochs), ``SEEN`` (examples trained on) and
+``LOSS_SUM`` (their summed loss). Threads read each other's rows without locks.
+"""
+
+import itertools
+import threading
+
+import numpy as np
+
+__all__ = ["LOSS_SUM", "SEEN", "TOKENS", "Workers", "thread_local_arrays"]
+
+TOKENS = 0
+SEEN = 1
+LOSS_SUM = 0
+_ROW = 16  # 8-byte counters per thread row: 128 bytes, so no two threads share a cache line
+_LINE = 64
+
+
+def thread_local_arrays(n_threads, shape, dtype, like=None):
+    """One C-contiguous array of ``shape`` per thread, each on cache lines of its own.
+
+    Filled with ``like`` (an array of ``shape``) or zeros. Adjacent per-thread buffers that
+    share a cache line make every write of one thread evict the line from the other's cache.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    per_line = max(_LINE // dtype.itemsize, 1)
+    stride = -(-size // per_line) * per_line + per_line  # whole lines, and one more as a gap
+    raw = np.zeros(n_threads * stride + per_line, dtype=dtype)
+    skip = (-raw.ctypes.data % _LINE) // dtype.itemsize
+    arrays = []
+    for t in range(n_threads):
+        a = raw[skip + t * stride: skip + t * stride + size].reshape(shape)
+        if like is not None:
+            a[...] = like
+        arrays.append(a)
+    return arrays
+
+
+class Workers:
+    """``n_threads`` worker threads per epoch and their shared progress counters."""
+
+    def __init__(self, n_threads, poll_interval=0.1):
+        self.n_threads = n_threads
+        self.poll_interval = poll_interval
+        self.counters = np.zeros((n_threads, _ROW), dtype=np.int64)
+        self.losses = np.zeros((n_threads, _ROW), dtype=np.float64)
+
+    def tokens(self):
+        """Tokens consumed by all threads so far."""
+        return int(self.counters[:, TOKENS].sum())
+
+    def mean_loss(self):
+        """The average loss of every example trained on so far (0 before the first)."""
+        seen = int(self.counters[:, SEEN].sum())
+        return float(self.losses[:, LOSS_SUM].sum()) / seen if seen else 0.0
+
+    def run_epoch(self, n_items, chunk, step, poll):
+        """Run ``step`` over items ``[0, n_items)`` in chunks of ``chunk``, on all threads.
+
+        ``step(thread, start, stop)`` returns False to stop the epoch early (the other threads
+        finish their chunk and claim no more). ``poll()`` runs in the calling thread every
+        ``poll_interval`` seconds and once at the end. Returns True if every chunk ran.
+        """
+        claims = itertools.count()  # next() is atomic under the GIL: each chunk goes to one thread
+        stop = threading.Event()
+        done = threading.Event()
+        errors = []
+        running = [self.n_threads]
+        lock = threading.Lock()
+
+        def work(thread):
+            try:
+                while not stop.is_set():
+                    start = next(claims) * chunk
+                    if start >= n_items:
+                        break
+                    if not step(thread, start, min(start + chunk, n_items)):
+                        stop.set()
+            except BaseException as exc:  # noqa: BLE001 -- re-raised by the calling thread
+                errors.append(exc)
+                stop.set()
+            finally:
+                with lock:
+                    running[0] -= 1
+                    if running[0] == 0:
+                        done.set()
+
+        threads = [threading.Thread(target=work, args=(t,), name=f"fastembed-train-{t}", daemon=True)
+                   for t in range(self.n_threads)]
+        try:
+            for th in threads:
+                th.start()
+            while not done.wait(self.poll_interval):
+                poll()
+        except BaseException:
+            stop.set()
+            for th in threads:
+                if th.is_alive():
+                    th.join()
+            raise
+        for th in threads:
+            th.join()
+        if errors:
+            raise errors[0]
+        poll()
+        return not stop.is_set()
