@@ -123,7 +123,9 @@ def _logistic(out, row, hidden, grad, positive, lr):
     for j in range(hidden.size):
         grad[j] += coef * out[row, j]
     sgd_row(out, row, hidden, coef, lr)
-    return coef
+    if positive:
+        return -np.log(p + np.float32(1e-5))
+    return -np.log(np.float32(1.0) - p + np.float32(1e-5))
 
 
 @njit(**INLINE)
