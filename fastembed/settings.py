@@ -190,12 +190,17 @@ class _TrainArgsMethods:
     @classmethod
     def from_dict(cls, values):
         """Build from a stored dict (a model file's): every setting must be present and valid."""
-        if not isinstance(values, dict):
-            raise ArgumentError(f"settings must be a mapping, got {type(values).__name__}")
-        missing = [s.name for s in SETTINGS if s.name not in values]
-        if missing or "preset" not in values:
-            raise ArgumentError(f"missing setting: {(missing or ['preset'])[0]}")
-        return cls(preset=values["preset"], **{s.name: values[s.name] for s in SETTINGS})
+        return cls(**_stored(values, [s.name for s in SETTINGS] + ["preset"]))
+
+
+def _stored(values, names):
+    """The settings ``names`` of a stored dict; ArgumentError if one is missing."""
+    if not isinstance(values, dict):
+        raise ArgumentError(f"settings must be a mapping, got {type(values).__name__}")
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise ArgumentError(f"missing setting: {missing[0]}")
+    return {name: values[name] for name in names}
 
 
 TrainArgs = dataclasses.make_dataclass(
@@ -308,18 +313,12 @@ class _UnsupervisedArgsMethods:
         """Hash buckets actually used: none without character n-grams."""
         return self.bucket if self.maxn > 0 else 0
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
+    to_dict = _TrainArgsMethods.to_dict
 
     @classmethod
     def from_dict(cls, values):
         """Build from a stored dict (a model file's): every setting must be present and valid."""
-        if not isinstance(values, dict):
-            raise ArgumentError(f"settings must be a mapping, got {type(values).__name__}")
-        missing = [s.name for s in UNSUPERVISED_SETTINGS if s.name not in values]
-        if missing:
-            raise ArgumentError(f"missing setting: {missing[0]}")
-        return cls(**{s.name: values[s.name] for s in UNSUPERVISED_SETTINGS})
+        return cls(**_stored(values, [s.name for s in UNSUPERVISED_SETTINGS]))
 
 
 UnsupervisedArgs = dataclasses.make_dataclass(
