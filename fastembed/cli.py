@@ -18,7 +18,8 @@ import click
 
 from fastembed._version import __version__
 from fastembed.errors import FastembedError
-from fastembed.settings import PRESETS, SETTINGS, UNSUPERVISED_SETTINGS, describe_presets
+from fastembed.settings import (DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT, PRESETS, SETTINGS,
+                                UNSUPERVISED_SETTINGS, describe_presets)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -42,7 +43,11 @@ class _Group(click.Group):
             _fail(f"{exc.format_message()}{hint}", EXIT_USAGE)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code or EXIT_ERROR)
-        except (KeyboardInterrupt, click.Abort):
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, EOFError):  # click's reading of EOFError as Ctrl-D
+                _fail(f"unexpected end of input ({exc.__cause__})", EXIT_ERROR)
+            _fail("interrupted; no model file was written or changed", EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
             _fail("interrupted; no model file was written or changed", EXIT_INTERRUPTED)
         except BrokenPipeError:
             # the reader went away (e.g. `| head`): not an error of ours
@@ -79,6 +84,52 @@ def main():
     Corpora are in fastText's format: one example per line, labels as
     __label__NAME tokens, then the text. Plain or gzipped files.
     """
+
+
+# -- options shared by commands ----------------------------------------------------------------
+
+def _max_line_option(command):
+    """--max-line-bytes: the reader's line limit for the duration of the command."""
+    def apply(ctx, param, value):
+        from fastembed.text.reader import line_limit
+
+        ctx.with_resource(line_limit(value))
+
+    return click.option(
+        "--max-line-bytes", type=click.IntRange(1, MAX_LINE_BYTES_LIMIT),
+        default=DEFAULT_MAX_LINE_BYTES, show_default=True, expose_value=False, callback=apply,
+        help="Longest line accepted, in bytes; a longer one is an error naming it.")(command)
+
+
+class _Probability(click.FloatRange):
+    """A float in [0, 1]; unlike click.FloatRange, NaN is refused."""
+
+    name = "probability"
+
+    def __init__(self):
+        super().__init__(0.0, 1.0)
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if rv != rv:
+            self.fail(f"{value!r} is not a number between 0 and 1.", param, ctx)
+        return rv
+
+
+def _threshold_option(help_text):
+    return click.option("--threshold", type=_Probability(), default=0.0, show_default=True,
+                        help=help_text)
+
+
+def _refuse_overwriting_inputs(output, *inputs):
+    """A usage error, before any work, if ``output`` is one of the command's inputs."""
+    from fastembed.errors import ArgumentError
+    from fastembed.files import check_output_is_not_an_input
+
+    try:
+        check_output_is_not_an_input(output, inputs)
+    except ArgumentError as exc:
+        raise click.BadParameter(str(exc), param_hint="'-o' / '--output'") from None
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -138,6 +189,7 @@ def _with_presets(command):
 @click.option("--valid", type=click.Path(dir_okay=False),
               help="A labelled corpus to report P@1 on after training.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
+@_max_line_option
 def train(corpus, output, quiet, valid, **params):
     """Train a classifier on CORPUS (default: the bundled TREC-6 corpus) and save it.
 
@@ -155,6 +207,7 @@ def train(corpus, output, quiet, valid, **params):
             click.echo(f"Training on the bundled corpus {corpus}", err=True)
     if valid is None and held_out is not None:
         valid = held_out
+    _refuse_overwriting_inputs(output, corpus, valid)
     t0 = time.perf_counter()
     model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
     model.save(output)
@@ -238,9 +291,9 @@ def _k_option(f):
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.argument("corpus", type=click.Path(dir_okay=False))
 @_k_option
-@click.option("--threshold", type=float, default=0.0, show_default=True,
-              help="Count only labels at least this probable.")
+@_threshold_option("Count only labels at least this probable.")
 @click.option("--per-label", is_flag=True, help="Precision, recall and F1 of every label.")
+@_max_line_option
 def test(model_path, corpus, k, threshold, per_label):
     """Precision and recall at K of MODEL on a labelled CORPUS."""
     import fastembed
@@ -260,8 +313,8 @@ def test(model_path, corpus, k, threshold, per_label):
 @click.argument("source", metavar="FILE|-", type=click.Path(dir_okay=False, allow_dash=True))
 @_k_option
 @click.option("--prob", is_flag=True, help="Print each label's probability after it.")
-@click.option("--threshold", type=float, default=0.0, show_default=True,
-              help="Print only labels at least this probable.")
+@_threshold_option("Print only labels at least this probable.")
+@_max_line_option
 def predict(model_path, source, k, prob, threshold):
     """The K most probable labels of each line of FILE (or stdin: -), one output line each.
 
@@ -292,17 +345,28 @@ def _predict_stream(model, f, out, k, prob, threshold):
 
 
 def _line_blocks(stream):
-    """Blocks of whole lines (bytes) from a binary stream, so stdin needs no full read."""
+    """Blocks of whole lines (bytes) from a binary stream, so stdin needs no full read.
+
+    A line longer than --max-line-bytes is an error naming it, raised as soon as the limit is
+    passed (so /dev/zero ends at once); a corrupt or truncated gzip stream is an error too.
+    """
+    from fastembed.text.reader import LineLengthCheck, gzip_errors
+
+    name = getattr(stream, "name", None)
+    name = name if isinstance(name, str) else "<stdin>"
+    check = LineLengthCheck(name)
     rest = b""
-    while True:
-        chunk = stream.read(_PREDICT_BATCH_BYTES)
-        if not chunk:
-            break
-        data = rest + chunk
-        cut = data.rfind(b"\n") + 1
-        if cut:
-            yield data[:cut]
-        rest = data[cut:]
+    with gzip_errors(name):
+        while True:
+            chunk = stream.read(_PREDICT_BATCH_BYTES)
+            if not chunk:
+                break
+            check.feed(chunk)
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield data[:cut]
+            rest = data[cut:]
     if rest:
         yield rest
 
@@ -318,6 +382,8 @@ def vectors(model_path, output):
     import fastembed
     from fastembed.files import atomic_output
 
+    if output is not None:
+        _refuse_overwriting_inputs(output, model_path)
     model = fastembed.load_model(model_path)
     if output is None:
         _write_vectors(model, sys.stdout.buffer)

@@ -34,6 +34,14 @@ MAX_BUCKET = 2**31 - 1
 MAX_THREADS = 1024
 MAX_EPOCH = 1_000_000
 MAX_COUNT = 2**31 - 1  # counts are compared, never allocated; this only keeps them int32
+MAX_LABELS = 2**24  # extreme-classification models have a few million labels
+MAX_WORDS = 2**31 - 2  # with the unseen-bucket row, the input table keeps int32 row ids
+
+# Not a training setting: a limit of the corpus reader (fastembed.text.reader), here so that the
+# command line can show it without importing NumPy. One endless line (/dev/zero, a file without
+# newlines, a gzip bomb) stops at this length instead of filling memory.
+DEFAULT_MAX_LINE_BYTES = 8 << 20
+MAX_LINE_BYTES_LIMIT = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,11 @@ class Setting:
         elif self.kind is float:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise ArgumentError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an int beyond the float range
+                finite = False
+            if not finite:
                 raise ArgumentError(f"{name} must be a finite number, got {value}")
         elif not isinstance(value, str):
             raise ArgumentError(f"{name} must be a string, got {value!r}")

@@ -6,8 +6,12 @@ import gzip
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fastembed.text import CorpusError, SkippedLinesWarning, build_corpus, read_bytes
+from fastembed.errors import ArgumentError
+from fastembed.text import CorpusError, SkippedLinesWarning, build_corpus, line_limit, read_bytes
+from fastembed.text import reader
 
 
 def one_line(e) -> str:
@@ -112,3 +116,100 @@ def test_bad_source_type():
         read_bytes(12)
     with pytest.raises(TypeError):
         read_bytes([1, 2])
+
+
+# -- line length limit ---------------------------------------------------------------------------
+
+def _first_long_line(data: bytes, limit: int):
+    """Reference: the 1-based number of the first line longer than ``limit`` bytes, or None."""
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if len(line) > limit:
+            return number
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 24), min_size=0, max_size=30),
+    final_newline=st.booleans(),
+    limit=st.integers(1, 20),
+    check_chunk=st.integers(1, 64),
+    source=st.sampled_from(["bytes", "file", "gzip", "lines"]),
+)
+def test_the_first_long_line_is_named(tmp_path_factory, lengths, final_newline, limit, check_chunk,
+                                      source):
+    # tiny pieces, so that lines straddle the pieces the check reads
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(reader, "_CHECK_CHUNK", check_chunk)
+        mp.setattr(reader, "_READ_CHUNK", check_chunk + 3)
+        _check_first_long_line(tmp_path_factory, lengths, final_newline, limit, source)
+
+
+def _check_first_long_line(tmp_path_factory, lengths, final_newline, limit, source):
+    lines = [bytes([97 + i % 26]) * n for i, n in enumerate(lengths)]
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    path = tmp_path_factory.mktemp("lines") / "c.txt"
+    if source == "file":
+        path.write_bytes(data)
+        src = path
+    elif source == "gzip":
+        path.write_bytes(gzip.compress(data))
+        src = path
+    elif source == "lines":
+        src = lines
+        data = b"".join(line + b"\n" for line in lines)
+    else:
+        src = data
+    expected = _first_long_line(data, limit)
+    if expected is None:
+        assert read_bytes(src, max_line_bytes=limit).tobytes() == data
+    else:
+        with pytest.raises(CorpusError) as e:
+            read_bytes(src, max_line_bytes=limit)
+        assert f"line {expected} is longer than {limit} bytes" in one_line(e)
+
+
+def test_line_limit_applies_to_every_reader_in_its_block(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_bytes(b"__label__a " + b"x" * 100 + b"\n")
+    with line_limit(50):
+        with pytest.raises(CorpusError, match=f"{p}: line 1 is longer than 50 bytes"):
+            build_corpus(p)
+    d, enc = build_corpus(p)  # the default (8 MiB) is back
+    assert enc.n_lines == 1
+    for bad in (0, -1, 2**40, 1.5, True, "10"):
+        with pytest.raises(ArgumentError, match="max_line_bytes"):
+            with line_limit(bad):
+                pass
+
+
+def test_an_endless_device_ends_with_an_error():
+    with pytest.raises(CorpusError, match="/dev/zero: line 1 is longer than 1000 bytes"):
+        read_bytes("/dev/zero", max_line_bytes=1000)
+
+
+def test_a_gzip_bomb_stops_at_the_first_long_line(tmp_path):
+    p = tmp_path / "bomb.txt.gz"
+    p.write_bytes(gzip.compress(bytes(64 << 20)))  # 64 MiB of zeros in 64 KB
+    with pytest.raises(CorpusError, match="line 1 is longer than 1048576 bytes"):
+        read_bytes(p, max_line_bytes=1 << 20)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "bad method", "trailing garbage"])
+def test_a_damaged_gzip_corpus_is_a_corpus_error(tmp_path, damage):
+    data = b"".join(b"__label__%d word%d other%d\n" % (i % 3, i, i * 7) for i in range(5000))
+    packed = bytearray(gzip.compress(data))
+    if damage == "truncated":
+        packed = packed[: len(packed) // 2]
+    elif damage == "corrupt":
+        for i in range(len(packed) // 2, len(packed) // 2 + 32):
+            packed[i] ^= 0xA5
+    elif damage == "bad method":
+        packed[2] = 9
+    else:
+        packed += b"\x1f\x8b garbage"
+    p = tmp_path / "c.txt.gz"
+    p.write_bytes(bytes(packed))
+    with pytest.raises(CorpusError) as e:
+        build_corpus(p)
+    assert f"{p}: corrupt or truncated gzip file" in one_line(e)

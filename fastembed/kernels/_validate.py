@@ -5,12 +5,18 @@ Every check raises a one-line ``TypeError`` (wrong kind or dtype),
 range) and returns the argument in the exact form the Numba kernels expect
 (C-contiguous, canonical dtype), so that each kernel compiles only for
 float32/float64 x int32/int64.
+
+Ids and offsets are copied before they are checked, and the kernels read only
+the checked copies: a caller's thread that changed them between the check and
+the kernel's read would otherwise send the kernel out of bounds. The ids are
+copied in the pass that checks them (:func:`_copy_and_scan`).
 """
 
 import numbers
 
 import numpy as np
 
+from fastembed.jit import SERIAL, njit
 from fastembed.kernels.grouping import scan_ids
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -75,15 +81,53 @@ def as_ids(ids, name):
     return np.ascontiguousarray(ids)
 
 
+def _private(array, original):
+    """``array``, copied if it may share memory with the caller's ``original``."""
+    if isinstance(original, np.ndarray) and np.may_share_memory(array, original):
+        return array.copy()
+    return array
+
+
+@njit(**SERIAL)
+def _copy_and_scan(ids, out):
+    """``out[:] = ids``, and :func:`~fastembed.kernels.grouping.scan_ids` of what was copied.
+
+    One pass, each id read once, so the scan describes the copy exactly. For 3.3M int64
+    ids it took 2.5 ms against 1.6 ms for the scan alone and 4.5 ms for a copy, then a scan.
+    """
+    n = ids.shape[0]
+    if n == 0:
+        return np.int64(0), np.int64(-1), np.int64(0)
+    prev = ids[0]
+    out[0] = prev
+    lo = np.int64(prev)
+    hi = lo
+    bad = np.int64(0)
+    for i in range(1, n):
+        v = ids[i]
+        out[i] = v
+        lo = min(lo, np.int64(v))
+        hi = max(hi, np.int64(v))
+        bad += v <= prev
+        prev = v
+    return lo, hi, bad
+
+
 def check_ids(ids, name, n_rows=None):
     """Ids as in :func:`as_ids`, all in ``[0, n_rows)`` (or ``>= 0`` if n_rows is None).
 
-    One pass over the ids (:func:`fastembed.kernels.grouping.scan_ids`); the
-    first offending position is located only on the error path.
-    Returns ``(ids, (lo, hi, n_not_increasing))``.
+    The ids are copied and scanned in one pass (:func:`_copy_and_scan`; see the
+    module docstring), then checked; the first offending position is located
+    only on the error path.
+    Returns ``(ids, (lo, hi, n_not_increasing))``: the checked copy and its scan.
     """
-    ids = as_ids(ids, name)
-    scan = scan_ids(ids)
+    checked = as_ids(ids, name)
+    if isinstance(ids, np.ndarray) and np.may_share_memory(checked, ids):
+        checked, original = np.empty_like(checked), checked
+        scan = _copy_and_scan(original, checked)
+    else:  # already a new array (converted from a list or another dtype)
+        scan = scan_ids(checked)
+    ids = checked
     lo, hi = scan[0], scan[1]
     if ids.size and (lo < 0 or (n_rows is not None and hi >= n_rows)):
         if n_rows is None:
@@ -101,7 +145,7 @@ def check_ids(ids, name, n_rows=None):
 
 
 def check_offsets(offsets, n_indices):
-    """CSR bag boundaries -> int64 C-contiguous array of length n_bags + 1."""
+    """CSR bag boundaries -> a checked int64 C-contiguous copy, of length n_bags + 1."""
     if not isinstance(offsets, np.ndarray):
         if isinstance(offsets, (str, bytes)) or not hasattr(offsets, "__len__"):
             raise TypeError(f"offsets must be a 1-D integer array, got {type(offsets).__name__}")
@@ -112,15 +156,15 @@ def check_offsets(offsets, n_indices):
         raise ValueError(f"offsets must be 1-D, got a {offsets.ndim}-D array of shape {offsets.shape}")
     if offsets.shape[0] < 1:
         raise ValueError("offsets must have length n_bags + 1 >= 1 (CSR indptr), got an empty array")
+    if offsets.dtype == np.uint64 and offsets.max() > np.iinfo(np.int64).max:
+        raise ValueError("offsets values exceed the int64 range")
+    offsets = _private(np.ascontiguousarray(offsets, dtype=np.int64), offsets)  # then checked
     if offsets[0] != 0:
         raise ValueError(f"offsets[0] must be 0, got {offsets[0]}")
     if offsets[-1] != n_indices:
         raise ValueError(
             f"offsets[-1] must equal len(indices) = {n_indices}, got {offsets[-1]}"
         )
-    if offsets.dtype == np.uint64 and offsets.max() > np.iinfo(np.int64).max:
-        raise ValueError("offsets values exceed the int64 range")
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     if offsets.shape[0] > 1:
         step = np.diff(offsets)
         if step.min() < 0:

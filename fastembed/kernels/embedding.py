@@ -1,6 +1,7 @@
 """Validated embedding lookups and their gradient: ``gather``, ``embedding_bag``, ``embedding_bag_grad``.
 
-Contracts and errors: see :mod:`fastembed.kernels`.
+Contracts and errors: see :mod:`fastembed.kernels`. Ids (and offsets) are copied, then
+checked: the kernels read only the checked copies.
 """
 
 import numpy as np
@@ -29,6 +30,10 @@ def gather(table, ids):
 
     Notes
     -----
+    Arguments must not change during the call (no other thread may write them
+    meanwhile). The ids are copied before they are checked, so such a write
+    cannot send the kernel out of bounds; to the other arrays it is a data race.
+
     To skip validation (one pass over ``ids``) call
     ``fastembed.kernels.lookup.gather_kernel(table, ids, out)`` with ``ids`` a
     1-D C-contiguous int32/int64 array already known to be in range and
@@ -73,6 +78,10 @@ def embedding_bag(table, indices, offsets, mode="mean", per_sample_weights=None)
 
     Notes
     -----
+    Arguments must not change during the call (no other thread may write them
+    meanwhile). The ids and offsets are copied before they are checked, so such a write
+    cannot send the kernel out of bounds; to the other arrays it is a data race.
+
     To skip validation (one pass over ``indices``, one over ``offsets``) call
     ``fastembed.kernels.lookup.embedding_bag_kernel(table, indices, offsets,
     weights, use_weights, mean, out)`` with int64 ``offsets``, ``mean`` and
@@ -125,6 +134,10 @@ def embedding_bag_grad(grad_out, indices, offsets, mode="mean", per_sample_weigh
 
     Notes
     -----
+    Arguments must not change during the call (no other thread may write them
+    meanwhile). The ids and offsets are copied before they are checked, so such a write
+    cannot send the kernel out of bounds; to the other arrays it is a data race.
+
     To skip validation call
     ``fastembed.kernels.lookup.embedding_bag_grad_unchecked(grad_out, indices,
     offsets, weights, use_weights, mean)`` (arguments as for

@@ -1,6 +1,7 @@
 """Validated sparse updates: ``coalesce`` and the SGD / Adagrad / row-wise Adagrad steps.
 
-Contracts and errors: see :mod:`fastembed.kernels`.
+Contracts and errors: see :mod:`fastembed.kernels`. Ids (and offsets) are copied, then
+checked: the kernels read only the checked copies.
 """
 
 from fastembed.kernels import _validate as _v
@@ -32,6 +33,10 @@ def coalesce(rows, row_grads):
 
     Notes
     -----
+    Arguments must not change during the call (no other thread may write them
+    meanwhile). The ids are copied before they are checked, so such a write
+    cannot send the kernel out of bounds; to the other arrays it is a data race.
+
     To skip validation call ``fastembed.kernels.grouping.coalesce_unchecked(rows,
     row_grads)`` (C-contiguous arrays; any int64 values work).  Cost: one pass
     to detect already sorted unique rows (then a copy), else a stable counting
@@ -80,6 +85,10 @@ def sgd_update(table, rows, row_grads, lr):
 
     Notes
     -----
+    Arguments must not change during the call (no other thread may write them
+    meanwhile). The ids are copied before they are checked, so such a write
+    cannot send the kernel out of bounds; to the other arrays it is a data race.
+
     Math in the table's dtype, via ``fastembed.kernels.optim.sgd_row``.
     To skip validation call
     ``fastembed.kernels.optim.sgd_update_unchecked(table, rows, row_grads, lr)``
@@ -122,6 +131,10 @@ def adagrad_update(table, state, rows, row_grads, lr, eps=ADAGRAD_EPS):
 
     Notes
     -----
+    Arguments must not change during the call (no other thread may write them
+    meanwhile). The ids are copied before they are checked, so such a write
+    cannot send the kernel out of bounds; to the other arrays it is a data race.
+
     Math (and the state) in the table's dtype, so float32 for a float32 table,
     as PyTorch; via ``fastembed.kernels.optim.adagrad_row``.  To skip
     validation call ``fastembed.kernels.optim.adagrad_update_unchecked(table,
@@ -168,6 +181,10 @@ def rowwise_adagrad_update(table, state, rows, row_grads, lr, eps=ADAGRAD_EPS):
 
     Notes
     -----
+    Arguments must not change during the call (no other thread may write them
+    meanwhile). The ids are copied before they are checked, so such a write
+    cannot send the kernel out of bounds; to the other arrays it is a data race.
+
     Math (and the state) in the table's dtype; ``mean(g**2)`` is a sequential
     sum divided by ``dim``; via ``fastembed.kernels.optim.rowwise_adagrad_row``.
     To skip validation call

@@ -1,19 +1,22 @@
 """The trained classifier: prediction, evaluation, vectors, and its file."""
 
+import numbers
 import os
 
 import numpy as np
 
 from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
+from fastembed.model.file_schema import read_model
 from fastembed.model.forward import LOSS_CODES, predict_probs
-from fastembed.model_file import load_arrays, save_arrays
-from fastembed.settings import TrainArgs
+from fastembed.model_file import save_arrays
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights
 from fastembed.text import Dictionary
+from fastembed.text.reader import max_line_bytes
 
 _PREDICT_BATCH = 8192  # bags per forward call: bounds the (batch, n_labels) probability block
+_POOL_ROWS = 1 << 16  # rows gathered at once for one vector: bounds the block to 64K x dim
 
 
 class Model:
@@ -71,7 +74,7 @@ class Model:
         rows = self._compact(np.asarray(self.dictionary.word_ids(word), dtype=np.int32))
         if rows.size == 0:
             return np.zeros(self.dim, dtype=np.float32)
-        return self.input_matrix[rows].mean(axis=0, dtype=np.float32)
+        return _pooled_rows(self.input_matrix, rows)
 
     def get_sentence_vector(self, text):
         """The hidden vector of one line of text: the pooled rows of its words and n-grams."""
@@ -81,8 +84,8 @@ class Model:
         if weights.size == 0:  # mean pooling
             if bags.indices.size == 0:
                 return np.zeros(self.dim, dtype=np.float32)
-            return self.input_matrix[bags.indices].mean(axis=0, dtype=np.float32)
-        return (weights[:, None] * self.input_matrix[bags.indices]).sum(axis=0, dtype=np.float32)
+            return _pooled_rows(self.input_matrix, bags.indices)
+        return _pooled_rows(self.input_matrix, bags.indices, weights)
 
     def word_vectors(self):
         """Vectors of every word of the vocabulary: (nwords, dim) float32, as get_word_vector."""
@@ -123,6 +126,7 @@ class Model:
         Labels in the lines are ignored; blank lines get a prediction too.
         """
         k = self._check_k(k)
+        _check_threshold(threshold)
         labels = self.labels
         results = []
         for probs in self._probabilities(source):
@@ -175,38 +179,21 @@ class Model:
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; :class:`ModelFileError` on a bad file."""
-        arrays, meta = load_arrays(path)
+        """Read a model written by :meth:`save`; :class:`ModelFileError` on a bad file.
+
+        The file is untrusted input: every metadata field and array is checked
+        (:mod:`fastembed.model.file_schema`) before any of it is used.
+        """
+        arrays, dims = read_model(path)
+        dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
         try:
-            args = TrainArgs.from_dict(meta["args"])
-            dictionary = Dictionary.from_arrays(
-                {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")},
-                meta["dictionary"])
-            model = cls(args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
-                        arrays["bucket_ids"], idf=arrays.get("idf"))
-        except (KeyError, TypeError, ValueError) as exc:  # ArgumentError is a ValueError
+            dictionary = Dictionary.from_arrays(dict_arrays, dims.config)
+        except ValueError as exc:  # the schema checks all of it: this is a defect of the schema
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
-        model._check_shapes(path)
-        return model
+        return cls(dims.args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
+                   arrays["bucket_ids"], idf=arrays.get("idf"))
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _check_shapes(self, path):
-        d = self.dictionary
-        n_out = d.nlabels - 1 if self.args.loss == "hs" else d.nlabels
-        ok = (self.input_matrix.ndim == 2 and self.output_matrix.ndim == 2
-              and self.input_matrix.dtype == np.float32 and self.output_matrix.dtype == np.float32
-              and self.input_matrix.shape[0] == d.nwords + self.bucket_ids.size + 1
-              and self.output_matrix.shape == (max(n_out, 0), self.input_matrix.shape[1])
-              and self.bucket_ids.ndim == 1
-              and (self.bucket_ids.size == 0 or (0 <= self.bucket_ids.min()
-                                                 and self.bucket_ids.max() < max(d.bucket, 1))))
-        if self.args.pooling == "tfidf":
-            ok = ok and self.idf is not None and self.idf.shape == (self.input_matrix.shape[0],)
-        if not ok:
-            raise ModelFileError(f"{os.fspath(path)}: inconsistent model file (array shapes)")
-        self.input_matrix = np.ascontiguousarray(self.input_matrix)
-        self.output_matrix = np.ascontiguousarray(self.output_matrix)
 
     def _check_k(self, k):
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or (k < 1 and k != -1):
@@ -264,6 +251,7 @@ class Model:
         correct when its label is among the line's labels.
         """
         k = self._check_k(k)
+        _check_threshold(threshold)
         bags = self._encode(source, keep_unlabelled=False)
         n_labels = len(self.labels)
         lab_idx, lab_off = bags.label_indices, bags.label_offsets
@@ -306,8 +294,38 @@ def _top_k(probs, k, threshold):
     return top, keep
 
 
+def _pooled_rows(table, rows, weights=None):
+    """``sum_i w_i * table[rows[i]]`` (``w_i = 1 / n`` without weights), as float32.
+
+    Rows are gathered _POOL_ROWS at a time: gathering them all at once took 4.8 GB for the
+    vector of one 3-million-character word with character n-grams (dim 100).
+    """
+    total = np.zeros(table.shape[1], dtype=np.float64)
+    for start in range(0, rows.size, _POOL_ROWS):
+        block = table[rows[start:start + _POOL_ROWS]]
+        if weights is None:
+            total += block.sum(axis=0, dtype=np.float64)
+        else:
+            total += weights[start:start + _POOL_ROWS].astype(np.float64) @ block
+    if weights is None:
+        total /= rows.size
+    return total.astype(np.float32)
+
+
+def _check_threshold(threshold):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not (
+            0.0 <= threshold <= 1.0):  # NaN fails both comparisons
+        raise ArgumentError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+
+
 def _check_single_line(text, name):
+    """One line of text, no longer than the reader's limit (which bounds encoding memory)."""
     if not isinstance(text, str):
         raise TypeError(f"{name} must be a str, got {type(text).__name__}")
     if "\n" in text:
         raise ValueError(f"{name} holds a newline: predict and vectors take one line at a time")
+    limit = max_line_bytes()
+    if len(text) > limit or (4 * len(text) > limit
+                             and len(text.encode("utf-8", "surrogateescape")) > limit):
+        raise ArgumentError(f"{name} is longer than {limit} bytes (raise the limit with "
+                            f"fastembed.text.line_limit)")

@@ -1,37 +1,37 @@
-"""Training: corpus to dictionary and bags, then hogwild SGD in Numba, one pass at a time.
+"""Training: corpus to dictionary and bags, then hogwild SGD in Numba on worker threads.
 
-Numba runs the passes; Python runs between them, so that progress, Ctrl-C, divergence checks
-and (later) validation, callbacks and checkpoints all have one place to live.
+Worker threads (:mod:`fastembed.model.workers`) run the Numba kernel
+(:func:`fastembed.model.train_step.train_chunk`) on chunks of each epoch, never waiting for
+each other; the main thread polls them for progress, Ctrl-C and divergence, and the end of an
+epoch is where (later) validation, callbacks and checkpoints live.
 """
 
+import inspect
 import math
 import time
-
-import inspect
 
 import numba
 import numpy as np
 
 from fastembed.errors import TrainingDiverged
-from fastembed.model import train_step
 from fastembed.model.classifier import Model
-from fastembed.model.forward import LOSS_CODES
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.progress import Progress
 from fastembed.model.rng import init_uniform
+from fastembed.model.train_step import chunk_kernel
+from fastembed.model.workers import Workers, thread_local_arrays
 from fastembed.settings import SETTINGS, TrainArgs, docstring_table
 from fastembed.text import build_corpus
 from fastembed.text.ngram_rows import prune_rare_buckets, remap_buckets
 
-# Python regains control after every pass: progress, Ctrl-C, divergence checks, and the merge of
-# the threads' copies of the output layer. Between merges a thread sees only its own output
-# updates, so a pass gives each thread at most _PASS_EXAMPLES_PER_THREAD examples: with one
-# merge per epoch, 2 threads lost 7 points of P@1 on an AG News slice (0.57 against 0.64 for
-# both 1 thread and fastText); 512 lost 1.7 points, 128 loses 0.5, 32 none. Each pass costs a
-# thread start and join: tens of microseconds on an idle machine, milliseconds when another
-# process holds a core, hence not fewer.
-_PASS_EXAMPLES_PER_THREAD = 128
+# A worker's chunk: about _CHUNK_WORK multiply-adds of pooling and output layer (1-3 ms), so
+# that the Python call per chunk (~30 us) is lost in it and the main thread, which polls
+# every 0.1 s, never waits long for a chunk to end; _EXAMPLE_OVERHEAD stands for the fixed
+# cost of an example in the same units.
+_CHUNK_WORK = 2_000_000
+_EXAMPLE_OVERHEAD = 100
+_MIN_CHUNKS_PER_THREAD = 4
 
 
 def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
@@ -152,77 +152,91 @@ def _set_threads(n):
 
 
 class _Trainer:
-    """Runs the epochs: shuffles, splits each epoch into passes, reports, checks divergence."""
+    """Runs the epochs of the classifier: shuffles, hands chunks to the workers, reports."""
 
     def __init__(self, args, dictionary, corpus, inp, out, weights, verbose):
         self.args = args
         self.corpus = corpus
         self.inp = inp
         self.out = out
-        self.n_threads = args.n_threads
-        self.loss_kind = LOSS_CODES[args.loss]
-        self.opt_kind = train_step.OPTIMIZER_CODES[args.optimizer]
+        self.weights = weights
+        n = self.n_threads = args.n_threads
+        self.kernel = chunk_kernel(args.loss, args.optimizer)
         self.hs = tree_arrays(args.loss, dictionary.label_counts)
         self.inp_state = optimizer_state(args.optimizer, inp)
         self.out_state = optimizer_state(args.optimizer, out)
-        # per-thread copies of the output layer and its state (see train_step.train_pass)
-        self.out_local = np.empty((self.n_threads,) + out.shape, dtype=np.float32)
-        self.out_state_local = tuple(np.empty((self.n_threads,) + a.shape, dtype=np.float32)
-                                     for a in self.out_state)
-        self.weights = weights
+        # Each thread's copy of the output layer and its state, and the shared layer as of the
+        # thread's last merge (see train_step.train_chunk); one thread updates the shared one.
+        self.private = n > 1
+        if self.private:
+            self.out_local = thread_local_arrays(n, out.shape, np.float32, like=out)
+            self.out_snapshot = thread_local_arrays(n, out.shape, np.float32, like=out)
+            self.out_state_local = list(zip(*(thread_local_arrays(n, a.shape, np.float32, like=a)
+                                              for a in self.out_state)))
+            self.out_state_snapshot = list(zip(*(thread_local_arrays(n, a.shape, np.float32, like=a)
+                                                 for a in self.out_state)))
+        else:
+            self.out_local = self.out_snapshot = [out]
+            self.out_state_local = self.out_state_snapshot = [self.out_state]
+        dim = args.dim
+        self.hidden = thread_local_arrays(n, (dim,), np.float32)
+        self.grad = thread_local_arrays(n, (dim,), np.float32)
+        n_probs = 0 if args.loss == "hs" else out.shape[0]  # hs scores only the target's path
+        self.probs = thread_local_arrays(n, (n_probs,), np.float32)
+        self.node_probs = np.zeros(0, dtype=np.float32)
+        self.workers = Workers(n)
         self.epoch_tokens = int(corpus.ntokens.sum())
         self.tokens_total = float(max(self.epoch_tokens * args.epoch, 1))
-        self.progress = Progress(self.tokens_total, self.n_threads, enabled=verbose >= 1)
+        self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1)
         self.last_loss = float("nan")
 
-    def _scatter_output(self):
-        for local, shared in zip((self.out_local, *self.out_state_local), (self.out, *self.out_state)):
-            local[:] = shared
+    def chunk_examples(self):
+        """Examples per chunk: about _CHUNK_WORK multiply-adds, and at least
+        _MIN_CHUNKS_PER_THREAD chunks per thread and epoch (an epoch ends when its last
+        chunk does)."""
+        c = self.corpus
+        n = max(int(c.n_lines), 1)
+        out_rows = math.log2(max(self.out.shape[0], 2)) if self.args.loss == "hs" else self.out.shape[0]
+        work = self.args.dim * (c.indices.size / n + out_rows) + _EXAMPLE_OVERHEAD
+        by_work = int(_CHUNK_WORK / work)
+        by_balance = -(-n // (self.n_threads * _MIN_CHUNKS_PER_THREAD))
+        return max(1, min(by_work, by_balance))
 
-    def _merge_output(self):
-        """Every thread's change to the output layer, added up (one thread: its copy as is)."""
-        for local, shared in zip((self.out_local, *self.out_state_local), (self.out, *self.out_state)):
-            if self.n_threads == 1:
-                shared[:] = local[0]
-            else:
-                local -= shared
-                shared += local.sum(axis=0)
+    def _step(self, order):
+        """The workers' step for one epoch's ``order``."""
+        c, a, t = self.corpus, self.args, self
+        paths, codes, offsets = self.hs
+        lr, total, counters, losses = float(a.lr), self.tokens_total, t.workers.counters, t.workers.losses
+
+        def step(thread, start, stop):
+            return t.kernel(
+                t.inp, t.inp_state, t.out, t.out_state, t.out_local[thread], t.out_state_local[thread],
+                t.out_snapshot[thread], t.out_state_snapshot[thread], t.private, c.indices, c.offsets,
+                t.weights, c.label_indices, c.label_offsets, c.ntokens, order, start, stop, lr, total,
+                paths, codes, offsets, thread, counters, losses, t.rng_states, t.hidden[thread],
+                t.grad[thread], t.probs[thread], t.node_probs)
+        return step
+
+    def _poll(self):
+        """Progress line; TrainingDiverged as soon as the average loss is not finite."""
+        tokens = self.workers.tokens()
+        avg = self.workers.mean_loss()
+        if not math.isfinite(avg):
+            raise TrainingDiverged(
+                f"training diverged (loss is {avg}) at {100 * tokens / self.tokens_total:.0f}% "
+                f"with lr={self.args.lr}: try a smaller learning rate")
+        lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
+        self.progress.update(tokens, lr_now, avg)
+        self.last_loss = avg
 
     def run(self):
         args = self.args
         n = self.corpus.n_lines
         rng = np.random.default_rng(args.seed)
-        pass_size = _PASS_EXAMPLES_PER_THREAD * self.n_threads
-        rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
-        losses = np.zeros(self.n_threads, dtype=np.float64)
-        seen = np.zeros(self.n_threads, dtype=np.int64)
-        tokens = np.zeros(self.n_threads, dtype=np.int64)
-        _set_threads(self.n_threads)
-        tokens_before = 0
-        loss_sum, loss_n = 0.0, 0
-        c = self.corpus
-        paths, codes, offsets = self.hs
-        for _ in range(args.epoch):
-            order = rng.permutation(n).astype(np.int64)
-            for start in range(0, n, pass_size):
-                stop = min(start + pass_size, n)
-                self._scatter_output()
-                train_step.train_pass(self.inp, self.out_local, self.inp_state, self.out_state_local,
-                             c.indices, c.offsets, self.weights, c.label_indices, c.label_offsets,
-                             c.ntokens, order, start, stop, self.n_threads, float(args.lr),
-                             float(tokens_before), self.tokens_total, self.loss_kind,
-                             self.opt_kind, paths, codes, offsets, rng_states,
-                             losses, seen, tokens)
-                self._merge_output()
-                tokens_before += int(tokens.sum())
-                loss_sum += float(losses.sum())
-                loss_n += int(seen.sum())
-                avg = loss_sum / max(loss_n, 1)
-                if not math.isfinite(avg):
-                    raise TrainingDiverged(
-                        f"training diverged (loss is {avg}) at {100 * tokens_before / self.tokens_total:.0f}% "
-                        f"with lr={args.lr}: try a smaller learning rate")
-                lr_now = args.lr * max(0.0, 1.0 - tokens_before / self.tokens_total)
-                self.progress.update(tokens_before, lr_now, avg)
-            self.last_loss = loss_sum / max(loss_n, 1)
-        self.progress.update(tokens_before, 0.0, self.last_loss, final=True)
+        self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
+        chunk = self.chunk_examples()
+        with self.workers:
+            for _ in range(args.epoch):
+                order = rng.permutation(n).astype(np.int64)
+                self.workers.run_epoch(n, chunk, self._step(order), self._poll)
+        self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)

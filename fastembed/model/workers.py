@@ -1,7 +1,7 @@
 """Worker threads for hogwild training: chunks claimed without barriers, the caller polls.
 
-Any model's training loop uses :class:`Workers` the same way: for each epoch it hands
-:meth:`Workers.run_epoch` the number of items (examples, in the epoch's shuffled order), a
+Any model's training loop uses :class:`Workers` the same way (``with Workers(n) as
+workers:``): for each epoch it hands :meth:`Workers.run_epoch` the number of items (examples, in the epoch's shuffled order), a
 chunk size and a ``step(thread, start, stop)`` that runs a ``nogil`` Numba kernel on items
 ``[start, stop)``. Each worker thread claims the next unclaimed chunk as soon as it finishes
 its last one, so inside an epoch no thread ever waits for another (dynamic claiming also
@@ -54,14 +54,56 @@ def thread_local_arrays(n_threads, shape, dtype, like=None):
     return arrays
 
 
+class _Epoch:
+    """One call of :meth:`Workers.run_epoch`: its chunks and how its threads are doing."""
+
+    def __init__(self, n_threads, n_items, chunk, step):
+        self.n_items = n_items
+        self.chunk = chunk
+        self.step = step
+        self.claims = itertools.count()  # next() is atomic under the GIL: a chunk goes to one thread
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.running = n_threads
+        self.errors = []
+
+    def work(self, thread):
+        """Claim and run chunks until none is left or the epoch is stopped."""
+        try:
+            while not self.stop.is_set():
+                start = next(self.claims) * self.chunk
+                if start >= self.n_items:
+                    break
+                if not self.step(thread, start, min(start + self.chunk, self.n_items)):
+                    self.stop.set()
+        except BaseException as exc:  # noqa: BLE001 -- re-raised by the calling thread
+            self.errors.append(exc)
+            self.stop.set()
+
+
 class Workers:
-    """``n_threads`` worker threads per epoch and their shared progress counters."""
+    """``n_threads`` worker threads and their shared progress counters.
+
+    The threads start at the first :meth:`run_epoch` and live until :meth:`close` (or the end
+    of a ``with`` block): starting a thread costs milliseconds when the machine is busy.
+    """
 
     def __init__(self, n_threads, poll_interval=0.1):
         self.n_threads = n_threads
         self.poll_interval = poll_interval
         self.counters = np.zeros((n_threads, _ROW), dtype=np.int64)
         self.losses = np.zeros((n_threads, _ROW), dtype=np.float64)
+        self._cond = threading.Condition()
+        self._epoch = None
+        self._generation = 0  # how many epochs were handed out
+        self._closed = False
+        self._threads = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def tokens(self):
         """Tokens consumed by all threads so far."""
@@ -79,46 +121,54 @@ class Workers:
         finish their chunk and claim no more). ``poll()`` runs in the calling thread every
         ``poll_interval`` seconds and once at the end. Returns True if every chunk ran.
         """
-        claims = itertools.count()  # next() is atomic under the GIL: each chunk goes to one thread
-        stop = threading.Event()
-        done = threading.Event()
-        errors = []
-        running = [self.n_threads]
-        lock = threading.Lock()
-
-        def work(thread):
-            try:
-                while not stop.is_set():
-                    start = next(claims) * chunk
-                    if start >= n_items:
-                        break
-                    if not step(thread, start, min(start + chunk, n_items)):
-                        stop.set()
-            except BaseException as exc:  # noqa: BLE001 -- re-raised by the calling thread
-                errors.append(exc)
-                stop.set()
-            finally:
-                with lock:
-                    running[0] -= 1
-                    if running[0] == 0:
-                        done.set()
-
-        threads = [threading.Thread(target=work, args=(t,), name=f"fastembed-train-{t}", daemon=True)
-                   for t in range(self.n_threads)]
+        epoch = _Epoch(self.n_threads, n_items, chunk, step)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the workers are closed")
+            self._epoch = epoch
+            self._generation += 1
+            self._cond.notify_all()
         try:
-            for th in threads:
-                th.start()
-            while not done.wait(self.poll_interval):
+            while len(self._threads) < self.n_threads:
+                thread = threading.Thread(target=self._serve, args=(len(self._threads),),
+                                          name=f"fastembed-train-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            while not epoch.done.wait(self.poll_interval):
                 poll()
         except BaseException:
-            stop.set()
-            for th in threads:
-                if th.is_alive():
-                    th.join()
+            epoch.stop.set()
+            self.close()  # each thread finishes its chunk
             raise
-        for th in threads:
-            th.join()
-        if errors:
-            raise errors[0]
+        if epoch.errors:
+            self.close()
+            raise epoch.errors[0]
         poll()
-        return not stop.is_set()
+        return not epoch.stop.is_set()
+
+    def close(self):
+        """Stop the threads once their chunk is done, and wait for them."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _serve(self, thread):
+        """A worker thread: run its share of each epoch handed out, until closed."""
+        served = 0
+        while True:
+            with self._cond:
+                while self._generation == served and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                served = self._generation
+                epoch = self._epoch
+            try:
+                epoch.work(thread)
+            finally:
+                with self._cond:
+                    epoch.running -= 1
+                    if epoch.running == 0:
+                        epoch.done.set()

@@ -7,7 +7,8 @@
 See :mod:`fastembed.text.dictionary` for the exact semantics (fastText's
 ``Dictionary``), and :mod:`fastembed.text.scan` (pass 1), :mod:`fastembed.text.encode` (pass 2) and
 :mod:`fastembed.text.hashing` for the Numba kernels.
-Skipped lines are reported with ``warnings.warn(..., SkippedLinesWarning)``.
+Skipped lines are reported with ``warnings.warn(..., SkippedLinesWarning)``; a line longer
+than 8 MiB is a ``CorpusError`` (see :func:`line_limit`).
 """
 
 from .dictionary import (
@@ -19,7 +20,7 @@ from .dictionary import (
     build_corpus,
     fnv1a_hash,
 )
-from .reader import read_bytes
+from .reader import line_limit, read_bytes
 
 __all__ = [
     "EOS",
@@ -29,5 +30,6 @@ __all__ = [
     "SkippedLinesWarning",
     "build_corpus",
     "fnv1a_hash",
+    "line_limit",
     "read_bytes",
 ]

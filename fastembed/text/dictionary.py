@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastembed.errors import ArgumentError, CorpusError
+from fastembed.settings import MAX_CHAR_NGRAM, MAX_WORD_NGRAMS
 
 from . import encode as _enc
 from . import hashing as _hash
@@ -164,10 +165,11 @@ def _check_settings(label_prefix, word_ngrams, bucket, minn, maxn):
     for name, v in (("word_ngrams", word_ngrams), ("bucket", bucket), ("minn", minn), ("maxn", maxn)):
         if int(v) != v:
             raise ArgumentError(f"{name} must be an integer, got {v!r}")
-    if word_ngrams < 1:
-        raise ArgumentError(f"word_ngrams must be >= 1, got {word_ngrams}")
-    if minn < 0 or maxn < 0:
-        raise ArgumentError(f"minn and maxn must be >= 0, got minn={minn}, maxn={maxn}")
+    if not 1 <= word_ngrams <= MAX_WORD_NGRAMS:  # beyond, i + word_ngrams could overflow int64
+        raise ArgumentError(f"word_ngrams must be between 1 and {MAX_WORD_NGRAMS}, got {word_ngrams}")
+    if not (0 <= minn <= MAX_CHAR_NGRAM and 0 <= maxn <= MAX_CHAR_NGRAM):
+        raise ArgumentError(
+            f"minn and maxn must be between 0 and {MAX_CHAR_NGRAM}, got minn={minn}, maxn={maxn}")
     if bucket < 0 or bucket > _I32_MAX:
         raise ArgumentError(f"bucket must be in [0, 2**31 - 1], got {bucket}")
     if word_ngrams <= 1 and maxn == 0:

@@ -150,6 +150,7 @@ class _Trainer:
         self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
         chunk = self.chunk_lines()
         step = self._step()
-        for _ in range(self.args.epoch):
-            self.workers.run_epoch(self.stream.n_lines, chunk, step, self._poll)
+        with self.workers:  # the threads end with the last epoch (or an error)
+            for _ in range(self.args.epoch):
+                self.workers.run_epoch(self.stream.n_lines, chunk, step, self._poll)
         self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)

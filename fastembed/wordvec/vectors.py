@@ -5,8 +5,11 @@ one row per character n-gram (fastText's ``get_word_vector``), so a word the cor
 still gets a vector from its n-grams.
 """
 
+import json
 import os
+import stat
 import struct
+import zipfile
 
 import numpy as np
 
@@ -14,15 +17,17 @@ from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.files import atomic_output
 from fastembed.jit import PARALLEL, njit, prange
-from fastembed.model_file import load_arrays, save_arrays
+from fastembed.model_file import MAX_META_BYTES, META_KEY, save_arrays
 from fastembed.settings import UnsupervisedArgs
 from fastembed.text import Dictionary
 from fastembed.wordvec.corpus import vocabulary_subwords
+from fastembed.wordvec.file_schema import KIND, read_word_vectors
 
 __all__ = ["KIND", "WordVectors", "is_word_vector_file", "write_word2vec"]
 
-KIND = "word-vectors"  # the model file's "kind"; classifier files have none
 _FASTTEXT_MODELS = {"sg": "skipgram", "cbow": "cbow"}
+_FASTTEXT_MODEL_FIELD = 4 * 7  # the args' 8th int32 (after dim, ws, epoch, minCount, neg, wordNgrams, loss)
+_FASTTEXT_UNSUPERVISED = (1, 2)  # cbow, sg (3 is a classifier)
 
 
 class WordVectors:
@@ -123,8 +128,10 @@ class WordVectors:
         arrays = {"input_matrix": self.input_matrix, "output_matrix": self.output_matrix,
                   "bucket_ids": self.bucket_ids}
         arrays.update({f"dict.{name}": a for name, a in self.dictionary.to_arrays().items()})
+        zero_row = self.input_matrix.shape[0] > self.dictionary.nwords + self.bucket_ids.size
         meta = {"kind": KIND, "fastembed_version": __version__, "args": self.args.to_dict(),
                 "dictionary": self.dictionary.config(),
+                "missing_buckets": "zero" if zero_row else "skip",
                 "train_stats": {k: v for k, v in self.train_stats.items()
                                 if isinstance(v, (int, float, str))}}
         save_arrays(path, arrays, meta)
@@ -139,20 +146,14 @@ class WordVectors:
         """Read a ``.fe`` word-vector model, or a fastText unsupervised ``.bin``/``.ftz``."""
         if _is_fasttext(path):
             return cls.from_fasttext(path)
-        arrays, meta = load_arrays(path)
+        arrays, dims = read_word_vectors(path)
+        dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
         try:
-            if meta.get("kind") != KIND:
-                raise ValueError("not a word-vector model")
-            args = UnsupervisedArgs.from_dict(meta["args"])
-            dictionary = Dictionary.from_arrays(
-                {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")},
-                meta["dictionary"])
-            model = cls(args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
-                        arrays["bucket_ids"])
-        except (KeyError, TypeError, ValueError) as exc:
+            dictionary = Dictionary.from_arrays(dict_arrays, dims.config)
+        except ValueError as exc:  # the schema checks all of it: this is a defect of the schema
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
-        model._check(path)
-        return model
+        return cls(dims.train_args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
+                   arrays["bucket_ids"])
 
     @classmethod
     def from_fasttext(cls, path):
@@ -298,22 +299,23 @@ def write_word2vec(f, word_bytes, matrix):
 
 def is_word_vector_file(path):
     """True for a ``.fe`` word-vector model and a fastText skipgram/cbow file; False for
-    anything else (including unreadable files, which the classifier's loader reports)."""
+    anything else, unreadable files included (the classifier's loader reports those)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         if _is_fasttext(path):
             with open(path, "rb") as f:
-                head = f.read(8 + 4 * 8)
-            return len(head) == 40 and struct.unpack_from("<i", head, 8 + 4 * 7)[0] != 3
-        import zipfile
-
-        with zipfile.ZipFile(path) as z, z.open("__meta__.npy") as m:
-            import json
-
-            meta = json.loads(np.lib.format.read_array(m, allow_pickle=False).tobytes())
+                head = f.read(8 + _FASTTEXT_MODEL_FIELD + 4)
+            return len(head) == 8 + _FASTTEXT_MODEL_FIELD + 4 and struct.unpack_from(
+                "<i", head, 8 + _FASTTEXT_MODEL_FIELD)[0] in _FASTTEXT_UNSUPERVISED
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(META_KEY + ".npy")
+            if info.file_size > MAX_META_BYTES + 4096:
+                return False
+            with z.open(info) as m:
+                meta = json.loads(np.lib.format.read_array(m, allow_pickle=False).tobytes())
         return isinstance(meta, dict) and meta.get("kind") == KIND
-    except (OSError, ValueError, KeyError, struct.error):
-        return False
-    except Exception:  # noqa: BLE001 -- zipfile.BadZipFile and friends: not ours to report
+    except Exception:  # noqa: BLE001 -- any unreadable file: not ours to report here
         return False
 
 
@@ -321,9 +323,11 @@ def _is_fasttext(path):
     from fastembed.fasttext_format import FASTTEXT_MAGIC
 
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+            return False
         with open(path, "rb") as f:
             head = f.read(4)
-    except OSError:
+    except (OSError, TypeError, ValueError):
         return False
     return len(head) == 4 and struct.unpack("<i", head)[0] == FASTTEXT_MAGIC
 

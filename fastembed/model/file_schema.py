@@ -1,0 +1,248 @@
+"""What a classifier's model file holds, and the checks that make a loaded model safe to use.
+
+:data:`MEMBERS` is the schema: one line per array, with its dtype, its shape as a function of
+the metadata, and its value checks. :func:`parse_meta` checks every metadata field (type,
+range, consistency between the settings and the dictionary). :func:`check_arrays` checks what
+spans several arrays. After them, every row id the model computes is in range, every weight is
+finite, and no size comes from anywhere but the file: :func:`read_model` is all
+:meth:`fastembed.Model.load` needs to trust.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from fastembed.errors import ArgumentError, ModelFileError
+from fastembed.model_file import Member, load_arrays, short_repr, short_text
+from fastembed.settings import MAX_LABELS, MAX_WORDS, SETTINGS, TrainArgs
+
+__all__ = ["MEMBERS", "check_arrays", "parse_meta", "read_model"]
+
+_META_KEYS = ("format", "version", "fastembed_version", "args", "dictionary", "train_stats")
+_DICTIONARY_KEYS = ("format", "label_prefix", "word_ngrams", "bucket", "minn", "maxn", "min_count",
+                    "min_count_label", "ntokens", "nwords", "nlabels", "eos")
+_DICTIONARY_FORMAT = 1  # fastembed.text.dictionary's
+_EOS = "</s>"
+_MAX_ROW_ID = 2**31 - 1  # input rows are int32
+_MAX_NTOKENS = 2**63 - 1
+_MAX_STATS = 64
+_MAX_TEXT = 1024
+_SEPARATORS = np.array([0, 9, 10, 11, 12, 13, 32], dtype=np.uint8)  # never inside a token
+_FINITE_CHECK_ELEMENTS = 1 << 22  # the finite check's boolean temporary: 4 MB at most
+
+
+def _bad(message):
+    raise ModelFileError(message)
+
+
+# -- metadata ----------------------------------------------------------------------------------
+
+def _exact_keys(document, keys, where):
+    """``document`` is an object with exactly ``keys``; ``where`` names it ("" at the top)."""
+    name = f"metadata field {where}" if where else "metadata"
+    if not isinstance(document, dict):
+        _bad(f"{name} must be an object, got {type(document).__name__}")
+    missing = [k for k in keys if k not in document]
+    if missing:
+        _bad(f"metadata field {where + '.' if where else ''}{missing[0]} is missing")
+    unknown = sorted(set(document) - set(keys))
+    if unknown:
+        _bad(f"{name} has an unknown key {short_repr(unknown[0])}")
+
+
+def _integer(value, where, low, high):
+    if type(value) is not int or not low <= value <= high:
+        _bad(f"metadata field {where} must be an integer between {low} and {high}, got "
+             f"{short_repr(value)}")
+    return value
+
+
+def _train_args(values):
+    _exact_keys(values, [s.name for s in SETTINGS] + ["preset"], "args")
+    try:
+        args = TrainArgs.from_dict(values)
+    except ArgumentError as exc:
+        _bad(f"metadata field args: {short_text(str(exc))}")
+    if args.loss == "auto":  # training settles it once the corpus is read
+        _bad("metadata field args.loss is 'auto', which a trained model never holds")
+    return args
+
+
+def _check_stats(stats):
+    if not isinstance(stats, dict) or len(stats) > _MAX_STATS:
+        _bad(f"metadata field train_stats must be an object of at most {_MAX_STATS} entries")
+    for key, value in stats.items():
+        if len(key) > _MAX_TEXT or not isinstance(value, (int, float, str)) or (
+                isinstance(value, str) and len(value) > _MAX_TEXT):
+            _bad(f"metadata field train_stats.{short_repr(key)} must be a number or a short string")
+
+
+def parse_meta(meta):
+    """Check every field of the metadata; returns ``dims``: settings and sizes for the schema.
+
+    Raises :class:`ModelFileError` naming the first bad field.
+    """
+    _exact_keys(meta, _META_KEYS, "")
+    version = meta["fastembed_version"]
+    if not isinstance(version, str) or len(version) > _MAX_TEXT:
+        _bad("metadata field fastembed_version must be a short string")
+    _check_stats(meta["train_stats"])
+    args = _train_args(meta["args"])
+    config = meta["dictionary"]
+    _exact_keys(config, _DICTIONARY_KEYS, "dictionary")
+    # The dictionary repeats settings: they must be the run's, or encoding would differ.
+    for key, expected in (("format", _DICTIONARY_FORMAT), ("word_ngrams", args.word_ngrams),
+                          ("bucket", args.effective_bucket), ("minn", args.minn),
+                          ("maxn", args.maxn), ("min_count", args.min_count),
+                          ("min_count_label", args.min_count_label),
+                          ("label_prefix", args.label_prefix), ("eos", _EOS)):
+        value = config[key]
+        if type(value) is not type(expected) or value != expected:
+            _bad(f"metadata field dictionary.{key} is {short_repr(value)}, expected {expected!r}")
+    bucket = args.effective_bucket
+    ntokens = _integer(config["ntokens"], "dictionary.ntokens", 0, _MAX_NTOKENS)
+    nwords = _integer(config["nwords"], "dictionary.nwords", 0, min(MAX_WORDS, _MAX_ROW_ID - bucket))
+    nlabels = _integer(config["nlabels"], "dictionary.nlabels", 1, MAX_LABELS)
+    try:
+        prefix = args.label_prefix.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        _bad("metadata field args.label_prefix cannot be encoded")
+    settings = [_DICTIONARY_FORMAT, args.word_ngrams, bucket, args.minn, args.maxn, args.min_count,
+                args.min_count_label, ntokens]
+    return SimpleNamespace(
+        args=args, config=config, dim=args.dim, bucket=bucket, ntokens=ntokens, nwords=nwords,
+        nlabels=nlabels, n_out=nlabels - 1 if args.loss == "hs" else nlabels,
+        prefix=np.frombuffer(prefix, dtype=np.uint8), settings=np.array(settings, np.int64))
+
+
+# -- arrays ------------------------------------------------------------------------------------
+
+def _check_finite(name, array, dims=None):
+    flat = array.reshape(-1)
+    for start in range(0, flat.size, _FINITE_CHECK_ELEMENTS):
+        if not np.isfinite(flat[start:start + _FINITE_CHECK_ELEMENTS]).all():
+            _bad(f"{name} holds NaN or infinite values")
+
+
+def _check_input_matrix(name, array, dims):
+    _check_finite(name, array)
+    if array[-1].any():
+        _bad(f"{name}: its last row, which stands for unseen n-grams, is not zero")
+
+
+def _check_idf(name, array, dims):
+    _check_finite(name, array)
+    if array.size and array.min() < 0:
+        _bad(f"{name} holds negative weights")
+
+
+def _check_bucket_ids(name, array, dims):
+    if array.size > dims.bucket or dims.nwords + array.size + 1 > _MAX_ROW_ID:
+        _bad(f"{name} holds {array.size} n-gram rows for {dims.bucket} buckets")
+    if array.size and (array.min() < 0 or array.max() >= dims.bucket):
+        _bad(f"{name} holds a bucket outside [0, {dims.bucket})")
+    ordered = np.sort(array)  # np.unique's hash table took 0.64 s for 379k ids, a sort 0.02 s
+    if np.any(ordered[1:] == ordered[:-1]):
+        _bad(f"{name} holds a bucket twice")
+
+
+def _check_token_bytes(name, array, dims):
+    if np.isin(array, _SEPARATORS).any():
+        _bad(f"{name} holds a separator byte (space, tab, newline, ...), which no token holds")
+
+
+def _offsets_check(pool_size, min_length):
+    def check(name, offsets, dims):
+        size = getattr(dims, pool_size)
+        # the range first: np.diff wraps around, and [0, 2**62, -2**63 + 2**61, 10] would pass
+        if offsets[0] != 0 or offsets[-1] != size or offsets.min() < 0 or offsets.max() > size:
+            _bad(f"{name} must run from 0 to the size of its bytes")
+        if offsets.size > 1 and np.diff(offsets).min() < min_length(dims):
+            _bad(f"{name} must increase by at least {min_length(dims)} per entry")
+    return check
+
+
+def _counts_check(setting):
+    def check(name, counts, dims):
+        low = getattr(dims.args, setting)
+        if counts.size == 0:
+            return
+        if counts.min() < low or counts[0] > dims.ntokens:
+            _bad(f"{name} must be between {setting}={low} and ntokens={dims.ntokens}")
+        if np.any(counts[:-1] < counts[1:]):
+            _bad(f"{name} must be in descending order")
+    return check
+
+
+def _equal_check(attribute):
+    def check(name, array, dims):
+        if not np.array_equal(array, getattr(dims, attribute)):
+            _bad(f"{name} disagrees with the metadata")
+    return check
+
+
+def _n_rows(dims):
+    return dims.nwords + dims.n_buckets + 1  # the last row stands for unseen buckets
+
+
+MEMBERS = (
+    Member("bucket_ids", "<i4", lambda d: (d.n_buckets,), binds="n_buckets", check=_check_bucket_ids),
+    Member("input_matrix", "<f4", lambda d: (_n_rows(d), d.dim), check=_check_input_matrix),
+    Member("output_matrix", "<f4", lambda d: (d.n_out, d.dim), check=_check_finite),
+    Member("idf", "<f4", lambda d: (_n_rows(d),), present=lambda d: d.args.pooling == "tfidf",
+           check=_check_idf),
+    Member("dict.word_bytes", "|u1", lambda d: (d.n_word_bytes,), binds="n_word_bytes",
+           check=_check_token_bytes),
+    Member("dict.word_offsets", "<i8", lambda d: (d.nwords + 1,),
+           check=_offsets_check("n_word_bytes", lambda d: 1)),
+    Member("dict.word_counts", "<i8", lambda d: (d.nwords,), check=_counts_check("min_count")),
+    Member("dict.label_bytes", "|u1", lambda d: (d.n_label_bytes,), binds="n_label_bytes",
+           check=_check_token_bytes),
+    Member("dict.label_offsets", "<i8", lambda d: (d.nlabels + 1,),
+           check=_offsets_check("n_label_bytes", lambda d: d.prefix.size)),
+    Member("dict.label_counts", "<i8", lambda d: (d.nlabels,), check=_counts_check("min_count_label")),
+    Member("dict.label_prefix", "|u1", lambda d: (d.prefix.size,), check=_equal_check("prefix")),
+    Member("dict.settings", "<i8", lambda d: (d.settings.size,), check=_equal_check("settings")),
+)
+
+
+def _starting_with(pool, offsets, prefix):
+    """Which entries of a byte pool start with ``prefix``: bool (n,)."""
+    starts = offsets[:-1]
+    match = np.diff(offsets) >= prefix.size
+    candidates = np.flatnonzero(match)
+    for j, byte in enumerate(prefix):
+        if candidates.size == 0:
+            break
+        keep = pool[starts[candidates] + j] == byte
+        match[candidates[~keep]] = False
+        candidates = candidates[keep]
+    return match
+
+
+def check_arrays(arrays, dims):
+    """Checks across arrays: labels are exactly the prefixed tokens, no token twice."""
+    from fastembed.text import hashing
+
+    words, word_offsets = arrays["dict.word_bytes"], arrays["dict.word_offsets"]
+    labels, label_offsets = arrays["dict.label_bytes"], arrays["dict.label_offsets"]
+    if _starting_with(words, word_offsets, dims.prefix).any():
+        _bad("dict.word_bytes holds a word that starts with the label prefix")
+    if not _starting_with(labels, label_offsets, dims.prefix).all():
+        _bad("dict.label_bytes holds a label without the label prefix")
+    counts = arrays["dict.word_counts"].sum(dtype=np.float64) + arrays["dict.label_counts"].sum(
+        dtype=np.float64)
+    if counts > dims.ntokens * (1 + 1e-9):
+        _bad(f"the word and label counts add up to more than ntokens={dims.ntokens}")
+    pool = hashing.as_readonly_u8(np.concatenate([words, labels]))
+    offsets = np.concatenate([word_offsets, label_offsets[1:] + word_offsets[-1]])
+    hashes = hashing.hash_entries(pool, offsets)
+    table, bits = hashing.build_table(hashes, hashes.size)
+    found = hashing.lookup_entries(table, bits, pool, offsets, hashes, pool, offsets)
+    if np.any(found != np.arange(found.size)):
+        _bad("the dictionary holds a word or label twice")
+
+
+def read_model(path):
+    """Read and check a model file: ``(arrays, dims)``, ``dims.args`` its :class:`TrainArgs`."""
+    return load_arrays(path, parse_meta, MEMBERS, check_arrays)
