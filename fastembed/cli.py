@@ -267,6 +267,7 @@ def _word_vector_command(model_name, summary):
                        "replaced only when training succeeds.")
     settings = tuple(s for s in UNSUPERVISED_SETTINGS if s.name != "model")
     command = click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")(command)
+    command = _max_line_option(command)
     command = _settings_options(command, settings)
     command = click.option("--vec", type=click.Path(dir_okay=False),
                            help="Also write the vocabulary's vectors here (word2vec text, .vec).")(command)
@@ -335,12 +336,19 @@ def predict(model_path, source, k, prob, threshold):
 
 
 def _predict_stream(model, f, out, k, prob, threshold):
+    """Predict block by block; each block's output is written at once."""
+    import numpy as np
+
     for block in _line_blocks(f):
-        for labels, probs in model.predict_lines(block, k=k, threshold=threshold):
-            if prob:
-                out.write(" ".join(f"{lab} {p:.6g}" for lab, p in zip(labels, probs)) + "\n")
-            else:
-                out.write(" ".join(labels) + "\n")
+        top_ids, top_probs, counts = model.predict_block(np.frombuffer(block, dtype=np.uint8), k=k,
+                                                         threshold=threshold)
+        names = model.label_names(top_ids, counts)
+        if prob:
+            lines = (" ".join(f"{name} {p:.6g}" for name, p in zip(row, probs))
+                     for row, probs in zip(names, top_probs.tolist()))
+        else:
+            lines = map(" ".join, names)
+        out.write("".join(line + "\n" for line in lines))
         out.flush()
 
 

@@ -8,12 +8,12 @@ below runs before any kernel compiles or loads, and so that the flags are writte
   only for work large enough to pay for that (tens of microseconds at least).
 * ``INLINE``    -- a helper inlined into its callers (no call, and no separate compile).
 * ``OUTLINE``   -- a helper never inlined (the row update rules: one copy of the code).
-* ``SUMS``      -- ``SERIAL`` kernels whose inner loops are dot products: float sums may be
-  reassociated and fused (``fastmath`` reassoc + contract), so LLVM vectorises them (a
-  100-float dot: 85 ns -> 9.5 ns here); no other fast-math assumption (NaN and inf still work).
 * ``BYTES``     -- byte-scanning and float-math kernels: NumPy's error model (no
   ``ZeroDivisionError`` checks in inner loops) and no bounds checks, whatever
   ``NUMBA_BOUNDSCHECK`` says.
+* ``REDUCE``    -- ``BYTES`` plus the fast-math flags that let LLVM vectorise a float sum
+  (reassociation, fused multiply-add): for small reduction helpers whose exact summation
+  order does not matter, called (not inlined) so the flags stay theirs.
 
 Start-up fix
 ------------
@@ -30,6 +30,12 @@ again when they compile, so nobody else's Numba code changes behaviour.
 
 Anything unexpected (another Numba version, arraymath already imported) leaves Numba alone.
 
+Numba's ``__init__`` imports ``scipy`` too, only to check its version (20 ms): refused as well.
+Numba also imports ``coverage`` when it is installed (``numba.misc.coverage_support``, 30-60 ms
+here), only to report the lines it compiles to a coverage run in progress. A run in progress has
+imported ``coverage`` already, and is left alone; otherwise the import is refused while Numba
+loads, as for SciPy.
+
 Prefetch
 --------
 :func:`prefetch_row` and :func:`prefetch_distance` let kernels request rows ahead of use.
@@ -44,20 +50,19 @@ def prepare():
     if "numba.np.arraymath" in sys.modules:
         return
     blas = "scipy.linalg.cython_blas"
-    had = blas in sys.modules
-    saved = sys.modules.get(blas)
+    # `scipy` itself: numba imports it only to check its version (20 ms)
+    refused = [name for name in ("scipy", blas, "coverage") if name not in sys.modules]
     try:
+        for name in refused:
+            sys.modules[name] = None  # makes `import name` raise ImportError
         from numba.core.registry import cpu_target
 
-        sys.modules[blas] = None  # makes `import scipy.linalg.cython_blas` raise ImportError
         cpu_target.target_context.refresh()
     except Exception:  # noqa: BLE001 -- an optimisation only; Numba works without it
         pass
     finally:
-        if had:
-            sys.modules[blas] = saved
-        else:
-            sys.modules.pop(blas, None)
+        for name in refused:
+            sys.modules.pop(name, None)
     arraymath = sys.modules.get("numba.np.arraymath")
     if arraymath is not None and hasattr(arraymath, "_HAVE_BLAS"):
         arraymath._HAVE_BLAS = importlib.util.find_spec("scipy") is not None
@@ -71,7 +76,7 @@ from numba import njit, prange, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "SERIAL", "SUMS", "njit", "prange",
+__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "REDUCE", "SERIAL", "njit", "prange",
            "prefetch_distance", "prefetch_row"]
 
 SERIAL = dict(cache=True, nogil=True)
@@ -79,7 +84,7 @@ PARALLEL = dict(SERIAL, parallel=True)
 INLINE = dict(SERIAL, inline="always")
 OUTLINE = dict(SERIAL, inline="never")
 BYTES = dict(SERIAL, boundscheck=False, error_model="numpy")
-SUMS = dict(SERIAL, fastmath={"reassoc", "contract"})
+REDUCE = dict(BYTES, fastmath={"reassoc", "contract", "nsz"})
 
 # Software prefetch: the row ``prefetch_distance(table)`` positions ahead is
 # requested while the current one is summed (random rows of a large table are
@@ -129,7 +134,7 @@ def _prefetch_line(typingctx, arr, i, j):
 
 
 @njit(**INLINE)
-def prefetch_row(arr, i):
+def prefetch_row(arr, i):  # pragma: no cover -- compiled only: the JIT-off run uses the no-op below
     """Prefetch every cache line of row ``i`` of the 2-D C-contiguous ``arr``."""
     dim = arr.shape[1]
     if dim > 0:

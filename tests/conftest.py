@@ -1,7 +1,13 @@
-"""Shared fixtures: small real corpora (slices of the bundled TREC-6 corpus) in temp files."""
+"""Shared fixtures: small real corpora (slices of the bundled TREC-6 corpus) in temp files.
+
+Also two markers for the coverage run of ``.ci/run``, where ``NUMBA_DISABLE_JIT=1`` makes every
+kernel plain Python: ``slow_without_jit`` (minutes that way; what they cover is covered by
+smaller tests) and ``jit_only`` (they inspect compiled code); both are skipped there.
+"""
 
 from pathlib import Path
 
+import numba
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,3 +27,34 @@ def trec_train(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trec_test():
     return DATA / "trec6.test.txt"
+
+
+_SKIPPED_WITHOUT_JIT = {
+    "slow_without_jit": "minutes as pure Python; skipped when NUMBA_DISABLE_JIT=1",
+    "jit_only": "tests the compiled kernels themselves; skipped when NUMBA_DISABLE_JIT=1",
+}
+
+
+# Without the JIT, kernels do their arithmetic on NumPy scalars, which warn where compiled code
+# is silent: on the uint64 wrap-around that the hashes and splitmix64 rely on, and on the inf and
+# nan of a diverging run (which the trainer detects and reports). Array operations word their
+# warnings differently ("in multiply", not "in scalar multiply") and still show.
+_SCALAR_WARNINGS = ("overflow", "invalid value", "divide by zero")
+
+
+def pytest_configure(config):
+    for name, text in _SKIPPED_WITHOUT_JIT.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if numba.config.DISABLE_JIT:
+        for what in _SCALAR_WARNINGS:
+            config.addinivalue_line("filterwarnings",
+                                    f"ignore:{what} encountered in scalar:RuntimeWarning")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not numba.config.DISABLE_JIT:
+        return
+    for item in items:
+        for name, text in _SKIPPED_WITHOUT_JIT.items():
+            if name in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=text.split(";")[0]))

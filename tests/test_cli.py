@@ -155,6 +155,7 @@ def test_failed_training_keeps_the_existing_model(trec_train, tmp_path):
     assert out.read_bytes() == b"old model"
 
 
+@pytest.mark.slow_without_jit
 def test_ctrl_c_leaves_the_existing_model_untouched(tmp_path):
     # a long run on real text (the bundled corpus repeated), interrupted as a user would
     corpus = tmp_path / "big.txt"

@@ -208,6 +208,7 @@ def test_raw_kernels_overwrite_reused_buffers():
     assert_same(g, eg)
 
 
+@pytest.mark.jit_only
 def test_kernels_are_cached_nogil_and_exact():
     dispatchers = [
         f for mod in (lookup, optim) for f in vars(mod).values()
@@ -382,6 +383,7 @@ def test_update_edge_cases():
     assert_same(t, np.array([[1, 1], [0.5, 0.5]]))
 
 
+@pytest.mark.slow_without_jit
 def test_results_do_not_depend_on_thread_count():
     rng = np.random.default_rng(13)
     table = make_table(rng, 3000, 24, np.float32)

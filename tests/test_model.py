@@ -296,6 +296,7 @@ def test_learns_trec(trained, trec_test):
     assert p > 0.75  # a majority-class guess gets 0.226
 
 
+@pytest.mark.slow_without_jit
 def test_threads_one_is_bit_identical_and_seed_matters(trec_train):
     kw = dict(epoch=2, dim=8, word_ngrams=2, bucket=5000, threads=1, verbose=0)
     a = fastembed.train_supervised(str(trec_train), seed=3, **kw)
@@ -306,6 +307,7 @@ def test_threads_one_is_bit_identical_and_seed_matters(trec_train):
     assert not np.array_equal(a.output_matrix, c.output_matrix)
 
 
+@pytest.mark.slow_without_jit
 def test_two_threads_learn_as_well_as_one():
     # 20 labels: each thread trains its own copy of the output layer, so without the merges
     # into the shared one, P@1 falls to chance (0.04 measured)
@@ -385,6 +387,7 @@ def test_thread_local_arrays_share_no_cache_line():
     assert all(a.flags.c_contiguous and (a == np.arange(15).reshape(3, 5)).all() for a in arrays)
 
 
+@pytest.mark.slow_without_jit
 @pytest.mark.parametrize("loss", ["ova", "hs"])
 @pytest.mark.parametrize("optimizer", ["sgd", "rowwise-adagrad"])
 def test_other_losses_and_optimizers_learn(trec_train, trec_test, loss, optimizer):
@@ -521,17 +524,25 @@ def test_bad_model_files_give_clear_errors(trained, tmp_path):
         fastembed.load_model(tmp_path / "corrupt.fe")
 
 
+@pytest.mark.slow_without_jit
 def test_min_count_ngram_keeps_exactly_the_frequent_buckets(trec_train):
+    from text_reference import RefDict  # noqa: PLC0415
+
     m = fastembed.train_supervised(str(trec_train), preset="fasttext", word_ngrams=2,
                                    bucket=50_000, min_count_ngram=3, epoch=1, threads=1, verbose=0)
-    raw = m.dictionary.encode(str(trec_train)).indices  # rows of the full (nwords + bucket) space
+    data = trec_train.read_bytes()
+    ref = RefDict(data, word_ngrams=2, bucket=50_000)
     nwords = m.dictionary.nwords
+    lines = ref.encode(data, keep_all=False, hashed=True)[0]
+    raw = np.array([r for rows, _, _ in lines for r in rows])  # rows of the full (nwords + bucket) space
     buckets, counts = np.unique(raw[raw >= nwords] - nwords, return_counts=True)
     assert set(m.bucket_ids.tolist()) == set(buckets[counts >= 3].tolist())
     assert m.input_matrix.shape[0] == nwords + (counts >= 3).sum() + 1
-    # a pruned bucket reads as the zero row
-    rare = buckets[counts < 3][0]
-    assert not m.input_matrix[m._compact(np.array([nwords + rare], np.int32))].any()
+    # a line with a pruned bucket reads the zero row for it
+    rare = set(buckets[counts < 3].tolist())
+    i = next(i for i, (rows, _, _) in enumerate(lines) if rare & {r - nwords for r in rows})
+    bag = m.dictionary.encode(data.splitlines(keepends=True)[i]).indices
+    assert m.dictionary.unseen_row in bag and not m.input_matrix[m.dictionary.unseen_row].any()
 
 
 def test_auto_loss_is_ova_on_multi_label_corpora(trec_train):

@@ -99,6 +99,7 @@ def test_sentence_vector_is_the_weighted_embedding_bag(pooling, trec_train):
     np.testing.assert_allclose(m.get_sentence_vector(text), expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow_without_jit
 def test_defaults_beat_the_fasttext_preset_on_long_documents():
     """fastText's defaults collapse on 20 Newsgroups (mean pooling of long documents)."""
     train = FIXTURES / "20newsgroups_train_head1200.txt.gz"

@@ -4,8 +4,9 @@ fastText is trained in a subprocess per corpus (a second ``train_supervised`` in
 one process tends to die with "Encountered NaN"); the test process only loads
 the saved models.  With fastText's input matrix re-ordered into fastembed's
 rows (word rows mapped by word bytes -- fastText's tie order is unspecified --
-and bucket rows copied as they are), the mean of every encoded bag must equal
-fastText's sentence vector of that line.
+and the row of bucket ``bucket_ids[j]`` as row ``nwords + j``; fastText's rows
+of the buckets training never used set to zero, as fastembed's zero row), the
+mean of every encoded bag must equal fastText's sentence vector of that line.
 
 The models are "trained" with ``epoch=0``: the dictionary is built exactly as
 for real training.  The input matrix is then overwritten in place with seeded
@@ -130,14 +131,28 @@ def trained(tmp_path_factory):
 
 
 def row_map(d, ft) -> np.ndarray:
-    """fastText input-matrix row of each fastembed row."""
-    rows = np.empty(d.n_rows, dtype=np.int64)
+    """fastText input-matrix row of each fastembed row but the zero row."""
+    rows = np.empty(d.unseen_row, dtype=np.int64)
     for i, w in enumerate(d.word_bytes):
         rows[i] = ft.f.getWordId(w)
     assert rows[: d.nwords].min() >= 0, "a fastembed word is unknown to fastText"
     assert len(set(rows[: d.nwords].tolist())) == d.nwords
-    rows[d.nwords :] = np.arange(d.nwords, d.n_rows)
+    rows[d.nwords :] = d.nwords + d.bucket_ids  # fastText has as many words
     return rows
+
+
+def fastembed_row(d, ft) -> dict:
+    """fastembed row of each fastText row (buckets without a row: the zero row)."""
+    fe = {int(r): i for i, r in enumerate(row_map(d, ft))}
+    return {r: fe.get(r, d.unseen_row) for r in range(d.nwords + d.bucket)}
+
+
+def zero_unused_buckets(d, ft):
+    """Zero fastText's rows of the buckets fastembed holds no row for (in place)."""
+    matrix = np.asarray(ft.f.getInputMatrix())
+    unused = np.ones(d.bucket, dtype=bool)
+    unused[d.bucket_ids] = False
+    matrix[d.nwords + np.flatnonzero(unused)] = 0.0
 
 
 def sentence_vector(ft, line: bytes) -> np.ndarray:
@@ -151,9 +166,11 @@ def sentence_vector(ft, line: bytes) -> np.ndarray:
 def test_bag_means_equal_fasttext_sentence_vectors(trained, case):
     path, ft = trained(case)
     d, enc = build_corpus(path, **fastembed_kw(CASES[case][1]))
+    zero_unused_buckets(d, ft)
     matrix = ft.get_input_matrix()
-    assert matrix.shape == (d.n_rows, DIM)
-    table = matrix[row_map(d, ft)].astype(np.float64)
+    assert matrix.shape == (d.nwords + d.bucket, DIM)
+    table = np.zeros((d.n_rows, DIM))
+    table[: d.unseen_row] = matrix[row_map(d, ft)]
 
     lines = path.read_bytes().split(b"\n")
     if lines[-1] == b"":
@@ -195,14 +212,14 @@ def test_words_labels_counts_equal_fasttext(trained, case):
 def test_word_ids_equal_fasttext_get_subwords(trained, case):
     path, ft = trained(case)
     d, _ = build_corpus(path, **fastembed_kw(CASES[case][1]))
-    rows = row_map(d, ft)
+    rows = fastembed_row(d, ft)
     probes = d.word_bytes[:50] + d.word_bytes[-50:] + [
         b"</s>", b"unseen", "caf\u00e9".encode(), "\u65e5\u672c\u8a9e".encode(), b"\xe9t\xe9", b"\xff", b"a",
         "\U0001f600x".encode(),
     ]
     for w in probes:
         _, theirs = ft.f.getSubwords(w, "surrogateescape")
-        assert rows[d.word_ids(w)].tolist() == list(theirs), w
+        assert d.word_ids(w).tolist() == [rows[r] for r in theirs], w
 
 
 def test_fnv_matches_fasttext_subword_ids(trained):

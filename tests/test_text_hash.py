@@ -49,8 +49,13 @@ def test_bigram_rows_by_hand():
     toks = ["na\u00efve".encode(), b"b", b"</s>"]
     hs = [fnv1a(t) for t in toks]
     assert hs[0] >= 2**31  # a negative int32: the sign extension matters
-    expect = [d.get_word_id(t) for t in toks]
-    for i in range(2):
-        h = (s64(hs[i]) * 116049371 + s64(hs[i + 1])) % 2**64
-        expect.append(d.nwords + h % bucket)
-    assert enc.bag(0).tolist() == expect
+    buckets = [(s64(hs[i]) * 116049371 + s64(hs[i + 1])) % 2**64 % bucket for i in range(2)]
+    # the dictionary's row map: the used buckets, by first appearance, follow the words
+    assert d.bucket_ids.tolist() == buckets
+    assert enc.bag(0).tolist() == [d.get_word_id(t) for t in toks] + [d.nwords, d.nwords + 1]
+
+
+def test_the_eos_hash_constant():
+    from fastembed.text.dictionary import _EOS_HASH
+
+    assert _EOS_HASH == fnv1a_hash(b"</s>") == fnv1a(b"</s>")

@@ -19,6 +19,10 @@ from fastembed.text import CorpusError, Dictionary, SkippedLinesWarning, build_c
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 FIXTURE_FILES = sorted(f for f in os.listdir(FIXTURES) if f.endswith(".txt.gz"))
+# the 20 Newsgroups heads (1,600 long documents) take minutes as pure Python; the other slices,
+# the Latin-1 20 Newsgroups one among them, cover the same code
+FIXTURE_PARAMS = [pytest.param(f, marks=pytest.mark.slow_without_jit) if "_head" in f else f
+                  for f in FIXTURE_FILES]
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -60,6 +64,7 @@ def compare(data: bytes, **kw):
     assert d.label_counts.tolist() == ref.label_counts
     assert d.ntokens == ref.ntokens
     assert d.bucket == ref.bucket
+    assert d.bucket_ids.tolist() == ref.bucket_ids and d.n_rows == ref.unseen_row + 1
     check_layout(d, enc)
     lines, skipped = ref.encode(data, keep_all=False)
     assert enc.n_skipped == skipped
@@ -67,7 +72,7 @@ def compare(data: bytes, **kw):
     return d, enc, ref
 
 
-@pytest.mark.parametrize("name", FIXTURE_FILES)
+@pytest.mark.parametrize("name", FIXTURE_PARAMS)
 @pytest.mark.parametrize(
     "kw",
     [
@@ -75,8 +80,10 @@ def compare(data: bytes, **kw):
         dict(word_ngrams=2, bucket=1000),
         dict(word_ngrams=3, bucket=997, min_count=2),
         dict(word_ngrams=2, bucket=5000, minn=2, maxn=4, min_count=2, min_count_label=2),
+        dict(word_ngrams=2, bucket=2_000_000, min_count_ngram=2),
+        dict(word_ngrams=2, bucket=5000, minn=3, maxn=5, min_count_ngram=3),
     ],
-    ids=["unigram", "bigram", "trigram-mc2", "char-ngrams"],
+    ids=["unigram", "bigram", "trigram-mc2", "char-ngrams", "bigram-pruned", "char-ngrams-pruned"],
 )
 def test_fixture_matches_reference(name, kw):
     data = fixture_bytes(name)
@@ -132,6 +139,7 @@ SETTINGS = st.fixed_dictionaries(
         "bucket": st.sampled_from([1, 7, 1000, 2_000_000]),
         "min_count": st.integers(0, 3),
         "min_count_label": st.integers(1, 2),
+        "min_count_ngram": st.integers(1, 3),
     },
     optional={"minn": st.integers(0, 3), "maxn": st.integers(0, 5)},
 )
@@ -156,7 +164,7 @@ def test_hypothesis_matches_reference(data, kw):
 def test_hypothesis_encode_new_text(train, test, wn, maxn):
     """A dictionary encodes unseen text like the reference: unknown words hash, unknown labels drop."""
     train = b"__label__x a b\n" + train
-    kw = dict(word_ngrams=wn, bucket=101, minn=1, maxn=maxn)
+    kw = dict(word_ngrams=wn, bucket=101, minn=1, maxn=maxn, min_count_ngram=2)
     ref = RefDict(train, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedLinesWarning)
@@ -213,13 +221,14 @@ def test_custom_label_prefix():
 
 def test_word_ids_and_bucket_forced_zero():
     d, _ = build_corpus(["__label__a hello"], word_ngrams=1, bucket=12345)
-    assert d.bucket == 0 and d.n_rows == d.nwords
+    assert d.bucket == 0 and d.n_rows == d.nwords + 1 and d.bucket_ids.size == 0
     assert d.word_ids("hello").tolist() == [d.get_word_id("hello")]
     assert d.word_ids("nope").tolist() == []
     d2, _ = build_corpus(["__label__a hello"], word_ngrams=1, bucket=100, minn=2, maxn=3)
     ref = RefDict(b"__label__a hello\n", bucket=100, minn=2, maxn=3)
-    assert d2.word_ids("hello").tolist() == ref.word_rows(b"hello")
-    assert d2.word_ids("h\u00e9llo").tolist() == ref.word_rows("h\u00e9llo".encode())
+    assert d2.word_ids("hello").tolist() == ref.final(ref.word_rows(b"hello"))
+    unseen = ref.final(ref.word_rows("h\u00e9llo".encode()))
+    assert d2.word_ids("h\u00e9llo").tolist() == unseen and d2.unseen_row in unseen  # "<h\u00e9" is new
     assert d2.word_ids("</s>").tolist() == [d2.get_word_id("</s>")]  # no char n-grams for </s>
 
 

@@ -452,8 +452,6 @@ def test_bucket_near_2_31_loads(models, tmp_path):
     assert model.dictionary.bucket == 2**31 - 1 - model.dictionary.nwords
 
 
-@pytest.mark.xfail(strict=True, reason="Model._compact maps buckets with a dense (bucket,) int32 "
-                   "array, 8 GiB here; the n-gram row map being reworked on another branch fixes it")
 def test_bucket_near_2_31_predicts_within_the_memory_cap(models, tmp_path):
     arrays, meta = read_members(models["ngrams"])
     _bucket_everything(arrays, meta)

@@ -6,6 +6,12 @@ sort, and ``getLine`` per line.  It follows the same documented deviations as
 :mod:`fastembed.text` (a final line without newline gets ``</s>`` in its bag
 but not in the counts; a literal ``</s>`` does not split a line; min counts
 below 1 act as 1).
+
+Rows: :meth:`RefDict.get_line` and :meth:`RefDict.word_rows` give fastText's
+hashed rows (``nwords + bucket``); :meth:`RefDict.final` maps them through the
+n-gram row map as a dict: buckets numbered by first appearance in the training
+bags (labelled lines), those used fewer than ``min_count_ngram`` times dropped,
+every other bucket to the zero row ``nwords + n_kept``.
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ def split_lines(data: bytes):
 
 class RefDict:
     def __init__(self, data: bytes, label_prefix=b"__label__", min_count=1, min_count_label=1,
-                 word_ngrams=1, bucket=2_000_000, minn=0, maxn=0):
+                 word_ngrams=1, bucket=2_000_000, minn=0, maxn=0, min_count_ngram=1):
         self.prefix = label_prefix
         counts: dict[bytes, int] = {}
         order: list[bytes] = []
@@ -104,6 +110,27 @@ class RefDict:
         self.maxn, self.minn = maxn, minn
         self.bucket = 0 if (word_ngrams <= 1 and maxn == 0) else bucket
         self.nwords = len(words)
+        self.bucket_ids = []
+        self.bucket_row = {}
+        if self.labels:
+            self._number_buckets(data, min_count_ngram)
+
+    def _number_buckets(self, data, min_count_ngram):
+        seen: dict[int, int] = {}
+        for rows, _, _ in self.encode(data, keep_all=False, hashed=True)[0]:
+            for r in rows:
+                if r >= self.nwords:
+                    seen[r - self.nwords] = seen.get(r - self.nwords, 0) + 1
+        self.bucket_ids = [b for b, c in seen.items() if c >= max(min_count_ngram, 1)]  # dicts keep insertion order
+        self.bucket_row = {b: self.nwords + j for j, b in enumerate(self.bucket_ids)}
+
+    @property
+    def unseen_row(self) -> int:
+        return self.nwords + len(self.bucket_ids)
+
+    def final(self, rows: list[int]) -> list[int]:
+        """Hashed rows to final rows, through the row map."""
+        return [r if r < self.nwords else self.bucket_row.get(r - self.nwords, self.unseen_row) for r in rows]
 
     def is_label(self, tok: bytes) -> bool:
         return tok.startswith(self.prefix)
@@ -157,14 +184,17 @@ class RefDict:
                     rows.append(self.nwords + h % self.bucket)
         return rows, labels, len(tokens)
 
-    def encode(self, data: bytes, keep_all: bool):
-        """List of (rows, labels, ntokens) per kept line, and the skipped count."""
+    def encode(self, data: bytes, keep_all: bool, hashed: bool = False):
+        """List of (rows, labels, ntokens) per kept line, and the skipped count.
+
+        Final rows, or fastText's hashed rows with ``hashed=True``.
+        """
         lines, _ = split_lines(data)
         out, skipped = [], 0
         for toks in lines:
             rows, labels, nt = self.get_line(toks)
             if keep_all or labels:
-                out.append((rows, labels, nt))
+                out.append((rows if hashed else self.final(rows), labels, nt))
             else:
                 skipped += 1
         return out, skipped

@@ -9,11 +9,13 @@ from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.model.file_schema import read_model
 from fastembed.model.forward import LOSS_CODES, predict_probs
-from fastembed.model_file import save_arrays
 from fastembed.model.huffman import tree_arrays
+from fastembed.model.line_predict import Predictor
 from fastembed.model.pooling import bag_weights
+from fastembed.model_file import save_arrays
 from fastembed.text import Dictionary
-from fastembed.text.reader import max_line_bytes
+from fastembed.text.hashing import as_readonly_u8
+from fastembed.text.reader import max_line_bytes, read_bytes
 
 _PREDICT_BATCH = 8192  # bags per forward call: bounds the (batch, n_labels) probability block
 _POOL_ROWS = 1 << 16  # rows gathered at once for one vector: bounds the block to 64K x dim
@@ -26,6 +28,8 @@ class Model:
     training are held: row ``nwords + j`` stands for bucket ``bucket_ids[j]``, and the last row,
     always zero, stands for every bucket never seen in training (fastText leaves most of those
     rows at zero too). That keeps memory and the model file proportional to what was learnt.
+    The dictionary owns that row map (:mod:`fastembed.text.ngram_rows`): the rows it gives are
+    rows of ``input_matrix``.
 
     Attributes
     ----------
@@ -34,23 +38,28 @@ class Model:
     input_matrix : ndarray of float32, shape (nwords + n_used_buckets + 1, dim)
     output_matrix : ndarray of float32, shape (n_labels, dim), or (n_labels - 1, dim) for ``hs``
     bucket_ids : ndarray of int32, shape (n_used_buckets,)
+        The dictionary's row map (``dictionary.bucket_ids``).
     idf : ndarray of float32, shape (n_rows,), or None
         Inverse document frequencies of the rows, for ``pooling="tfidf"``.
     train_stats : dict
         Timings and counts of the run that trained the model (empty for a loaded model).
     """
 
-    def __init__(self, args, dictionary, input_matrix, output_matrix, bucket_ids, idf=None,
-                 train_stats=None):
+    def __init__(self, args, dictionary, input_matrix, output_matrix, idf=None, train_stats=None):
         self.args = args
         self.idf = idf
         self.dictionary = dictionary
         self.input_matrix = input_matrix
         self.output_matrix = output_matrix
-        self.bucket_ids = bucket_ids
         self.train_stats = dict(train_stats or {})
-        self._bucket_map = None
         self._hs = tree_arrays(args.loss, dictionary.label_counts)
+        self._predictor = None
+        self._predictor_of = None
+        self._labels_array = None
+
+    @property
+    def bucket_ids(self):
+        return self.dictionary.bucket_ids
 
     # -- the fastText-like surface -----------------------------------------------------------
 
@@ -71,7 +80,7 @@ class Model:
     def get_word_vector(self, word):
         """The mean of the word's rows (its own and its character n-grams); zeros if it has none."""
         _check_single_line(word, "word")
-        rows = self._compact(np.asarray(self.dictionary.word_ids(word), dtype=np.int32))
+        rows = self.dictionary.word_ids(word)
         if rows.size == 0:
             return np.zeros(self.dim, dtype=np.float32)
         return _pooled_rows(self.input_matrix, rows)
@@ -79,13 +88,7 @@ class Model:
     def get_sentence_vector(self, text):
         """The hidden vector of one line of text: the pooled rows of its words and n-grams."""
         _check_single_line(text, "text")
-        bags = self._encode([text])
-        weights = self._weights(bags)
-        if weights.size == 0:  # mean pooling
-            if bags.indices.size == 0:
-                return np.zeros(self.dim, dtype=np.float32)
-            return _pooled_rows(self.input_matrix, bags.indices)
-        return _pooled_rows(self.input_matrix, bags.indices, weights)
+        return self._ready().hidden(text.encode("utf-8", "surrogateescape"))
 
     def word_vectors(self):
         """Vectors of every word of the vocabulary: (nwords, dim) float32, as get_word_vector."""
@@ -112,12 +115,21 @@ class Model:
         (labels, probs) for a string: a tuple of label strings and a float array, most probable
         first. A list of such pairs for a list.
         """
-        single = isinstance(text, str)
-        lines = [text] if single else list(text)
+        if isinstance(text, str):  # one line: one serial kernel call into buffers made once
+            _check_single_line(text, "text")
+            predictor = self._ready()
+            count = predictor.line(text.encode("utf-8", "surrogateescape"), self._check_k(k),
+                                   _check_threshold(threshold))
+            labels = self.dictionary.labels
+            if count == 1:
+                return (labels[predictor.top_ids[0]],), predictor.top_probs[:1].copy()
+            return (tuple([labels[i] for i in predictor.top_ids[:count].tolist()]),
+                    predictor.top_probs[:count].copy())
+        lines = list(text)
         for i, line in enumerate(lines):
-            _check_single_line(line, "text" if single else f"text[{i}]")
-        results = self.predict_lines(lines, k=k, threshold=threshold)
-        return results[0] if single else results
+            _check_single_line(line, f"text[{i}]")
+        data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape") if lines else b""
+        return self.predict_lines(data, k=k, threshold=threshold)
 
     def predict_lines(self, source, k=1, threshold=0.0):
         """Predictions for every line of a corpus, one (labels, probs) pair per line.
@@ -125,16 +137,32 @@ class Model:
         ``source`` is anything the text reader takes: a path, bytes, or a list of lines.
         Labels in the lines are ignored; blank lines get a prediction too.
         """
-        k = self._check_k(k)
-        _check_threshold(threshold)
-        labels = self.labels
-        results = []
-        for probs in self._probabilities(source):
-            top, keep = _top_k(probs, k, threshold)
-            for row, cols, mask in zip(probs, top, keep):
-                cols = cols[mask]
-                results.append((tuple(labels[c] for c in cols), row[cols].astype(np.float64)))
-        return results
+        top_ids, top_probs, counts = self.predict_block(read_bytes(source), k, threshold)
+        probs = list(top_probs)
+        for i in np.flatnonzero(counts < top_ids.shape[1]).tolist():  # fewer than k reach the threshold
+            probs[i] = probs[i][:counts[i]]
+        return list(zip(self.label_names(top_ids, counts), probs))
+
+    def predict_block(self, data, k=1, threshold=0.0):
+        """Label ids of the top ``k`` of every line of ``data`` (bytes or uint8; lines end with ``\\n``).
+
+        Returns ``(top_ids int32[n_lines, k'], top_probs float64[n_lines, k'], counts int32[n_lines])``
+        with ``k' = min(k, n_labels)``: line ``i``'s labels are ``top_ids[i, :counts[i]]``, most
+        probable first. Blocks of at least :data:`~fastembed.model.line_predict.PARALLEL_MIN_BYTES`
+        use every thread.
+        """
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = np.frombuffer(data, dtype=np.uint8)
+        return self._ready().block(as_readonly_u8(data), self._check_k(k), _check_threshold(threshold))
+
+    def label_names(self, top_ids, counts):
+        """Label names of :meth:`predict_block`'s output: a tuple per line, ``counts[i]`` long."""
+        if self._labels_array is None:
+            self._labels_array = np.array(self.dictionary.labels, dtype=object)
+        names = list(map(tuple, self._labels_array[top_ids].tolist()))
+        for i in np.flatnonzero(counts < top_ids.shape[1]).tolist():
+            names[i] = names[i][:counts[i]]
+        return names
 
     def test(self, path, k=1, threshold=0.0):
         """Precision and recall at ``k`` on a labelled corpus, as fastText's ``test``.
@@ -160,14 +188,15 @@ class Model:
 
     def save(self, path):
         """Write the model to ``path`` atomically (a temporary file, then a rename)."""
+        dictionary = self.dictionary.to_arrays()
         arrays = {
             "input_matrix": self.input_matrix,
             "output_matrix": self.output_matrix,
-            "bucket_ids": self.bucket_ids,
+            "bucket_ids": dictionary.pop("bucket_ids"),  # the dictionary's row map, at the top level
         }
         if self.idf is not None:
             arrays["idf"] = self.idf
-        arrays.update({f"dict.{name}": a for name, a in self.dictionary.to_arrays().items()})
+        arrays.update({f"dict.{name}": a for name, a in dictionary.items()})
         meta = {
             "fastembed_version": __version__,
             "args": self.args.to_dict(),
@@ -186,47 +215,39 @@ class Model:
         """
         arrays, dims = read_model(path)
         dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
+        dict_arrays["bucket_ids"] = arrays["bucket_ids"]  # the row map: the dictionary holds it
         try:
             dictionary = Dictionary.from_arrays(dict_arrays, dims.config)
         except ValueError as exc:  # the schema checks all of it: this is a defect of the schema
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
         return cls(dims.args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
-                   arrays["bucket_ids"], idf=arrays.get("idf"))
+                   idf=arrays.get("idf"))
 
     # -- internals ---------------------------------------------------------------------------
 
     def _check_k(self, k):
+        if type(k) is int and 0 < k <= self.dictionary.nlabels:  # the common case, quickly
+            return k
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or (k < 1 and k != -1):
             raise ArgumentError(f"k must be a positive integer or -1 (all labels), got {k!r}")
         return len(self.labels) if k == -1 else min(int(k), len(self.labels))
 
-    def _compact(self, rows):
-        """Map rows of the full (nwords + bucket) space to rows of ``input_matrix``."""
-        nwords = self.dictionary.nwords
-        hashed = rows >= nwords
-        if not hashed.any():
-            return rows
-        if self._bucket_map is None:
-            unseen = self.input_matrix.shape[0] - 1
-            bucket_map = np.full(max(self.dictionary.bucket, 1), unseen - nwords, dtype=np.int32)
-            bucket_map[self.bucket_ids] = np.arange(self.bucket_ids.size, dtype=np.int32)
-            self._bucket_map = bucket_map
-        out = rows.copy()
-        out[hashed] = nwords + self._bucket_map[rows[hashed] - nwords]
-        return out
+    def _ready(self):
+        """The :class:`Predictor` of the current tables (rebuilt if one was replaced)."""
+        made_of = self._predictor_of
+        if (made_of is None or made_of[0] is not self.input_matrix or made_of[1] is not self.output_matrix
+                or made_of[2] is not self.idf):
+            made_of = (self.input_matrix, self.output_matrix, self.idf)
+            self._predictor = Predictor(self.dictionary.line_vocab(), *made_of, self._hs, self.args.pooling,
+                                        self.args.loss, self.dictionary.nlabels)
+            self._predictor_of = made_of
+        return self._predictor
 
     def _encode(self, source, keep_unlabelled=True):
-        bags = self.dictionary.encode(source, keep_unlabelled=keep_unlabelled)
-        bags.indices = self._compact(bags.indices)
-        return bags
+        return self.dictionary.encode(source, keep_unlabelled=keep_unlabelled)
 
     def _weights(self, bags):
         return bag_weights(self.args.pooling, bags.indices, bags.offsets, self.idf)
-
-    def _probabilities(self, source):
-        """Yield (n, n_labels) float32 probability blocks for the lines of ``source``."""
-        bags = self._encode(source)
-        yield from self._bag_probabilities(bags)
 
     def _bag_probabilities(self, bags):
         paths, codes, offsets = self._hs
@@ -313,9 +334,13 @@ def _pooled_rows(table, rows, weights=None):
 
 
 def _check_threshold(threshold):
+    """``threshold`` as a float, if it is a probability."""
+    if type(threshold) is float and 0.0 <= threshold <= 1.0:  # the common case, quickly
+        return threshold
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not (
             0.0 <= threshold <= 1.0):  # NaN fails both comparisons
         raise ArgumentError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+    return float(threshold)
 
 
 def _check_single_line(text, name):

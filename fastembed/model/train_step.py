@@ -35,7 +35,7 @@ def _example_step(inp, out, inp_state, out_state, indices, weights, b0, b1, labe
     grad[:] = 0.0
     # one target per update; on a multi-label line it is drawn uniformly, as fastText does
     # (ova uses all of them)
-    target = labels[l0 + (rand % np.uint64(l1 - l0))]
+    target = labels[l0 + np.int64(rand % np.uint64(l1 - l0))]  # int64: uint64 + int64 is a float in pure Python
     loss = loss_forward(loss_kind, out, out_state, hidden, labels, l0, l1, target, hs_paths,
                         hs_codes, hs_offsets, probs, node_probs, grad, lr, opt_kind, True)
     mean_w = np.float32(1.0) / np.float32(b1 - b0)

@@ -23,7 +23,6 @@ from fastembed.model.train_step import chunk_kernel
 from fastembed.model.workers import Workers, thread_local_arrays
 from fastembed.settings import SETTINGS, TrainArgs, docstring_table
 from fastembed.text import build_corpus
-from fastembed.text.ngram_rows import prune_rare_buckets, remap_buckets
 
 # A worker's chunk: about _CHUNK_WORK multiply-adds of pooling and output layer (1-3 ms), so
 # that the Python call per chunk (~30 us) is lost in it and the main thread, which polls
@@ -63,12 +62,12 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
     dictionary, corpus = build_corpus(
         input, label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
-        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn)
+        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
     stats["read_s"] = time.perf_counter() - t_start
     args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
 
     t0 = time.perf_counter()
-    inp, out, bucket_ids = _init_tables(args, dictionary, corpus)
+    inp, out = _init_tables(args, dictionary)
     idf = None
     if args.pooling == "tfidf":
         df = document_frequency(corpus.indices, corpus.offsets, inp.shape[0])
@@ -84,9 +83,9 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
     stats["total_s"] = time.perf_counter() - t_start
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
                  tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
-                 labels=int(dictionary.nlabels), buckets_used=int(bucket_ids.size),
+                 labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
-    model = Model(args, dictionary, inp, out, bucket_ids, idf=idf, train_stats=stats)
+    model = Model(args, dictionary, inp, out, idf=idf, train_stats=stats)
     if valid is not None:
         n, p, r = model.test(valid, k=1)
         stats.update(valid_examples=int(n), valid_precision_at_1=float(p), valid_recall_at_1=float(r))
@@ -101,28 +100,15 @@ train_supervised.__signature__ = inspect.Signature(
     + [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None) for s in SETTINGS])
 
 
-def _init_tables(args, dictionary, corpus):
-    """Compact the hashed rows, then allocate and initialise both tables."""
-    nwords = dictionary.nwords
-    bucket = args.effective_bucket
-    if bucket > 0:
-        bucket_map = np.full(bucket, -1, dtype=np.int32)
-        bucket_ids = np.empty(min(bucket, corpus.indices.size), dtype=np.int32)
-        n_used = remap_buckets(corpus.indices, nwords, bucket_map, bucket_ids, 0)
-        bucket_ids = bucket_ids[:n_used].copy()
-        if args.min_count_ngram > 1:
-            keep = prune_rare_buckets(corpus.indices, nwords, n_used, args.min_count_ngram)
-            bucket_ids = bucket_ids[keep]
-    else:
-        bucket_ids = np.zeros(0, dtype=np.int32)
-    n_rows = nwords + bucket_ids.size + 1  # the last row stands for unseen buckets: zero
-    inp = np.empty((n_rows, args.dim), dtype=np.float32)
+def _init_tables(args, dictionary):
+    """Allocate and initialise both tables; the input table has the dictionary's rows."""
+    inp = np.empty((dictionary.n_rows, args.dim), dtype=np.float32)
     _set_threads(args.n_threads)
     init_uniform(inp, init_bound(args), args.seed)
-    inp[-1] = 0.0
+    inp[dictionary.unseen_row] = 0.0  # the last row stands for unseen and pruned buckets
     n_out = dictionary.nlabels - 1 if args.loss == "hs" else dictionary.nlabels
     out = np.zeros((n_out, args.dim), dtype=np.float32)
-    return inp, out, bucket_ids
+    return inp, out
 
 
 def init_bound(args):

@@ -18,7 +18,13 @@ Semantics (fastText ``Dictionary``, see ``src/dictionary.cc``)
   character n-grams when ``maxn > 0``; an unknown word gives only its
   character n-grams; ``</s>`` never has character n-grams), then the word
   n-grams of 2..``word_ngrams`` consecutive word tokens (unknown words and
-  ``</s>`` included, labels not), rows ``nwords + hash % bucket``.
+  ``</s>`` included, labels not), in bucket ``hash % bucket``.
+* Rows (the n-gram row map, :mod:`fastembed.text.ngram_rows`, fastText's
+  ``pruneidx_``): word ``i`` is row ``i``; the ``j``-th bucket the training
+  corpus uses (by first appearance, after ``min_count_ngram``) is row
+  ``nwords + j``; every other bucket reads row ``nwords + len(bucket_ids)``,
+  the zero row.  :func:`build_corpus` and :meth:`Dictionary.encode` both emit
+  these final rows.
 * With ``word_ngrams <= 1`` and ``maxn == 0`` the bucket is forced to 0, as
   fastText does (``args.cc``; the Python binding's ``_build_args``).
 
@@ -53,7 +59,9 @@ from fastembed.settings import MAX_CHAR_NGRAM, MAX_WORD_NGRAMS
 
 from . import encode as _enc
 from . import hashing as _hash
+from . import ngram_rows as _rows
 from . import scan as _scan
+from .line import LineVocab
 from .reader import read_bytes, source_name
 
 __all__ = [
@@ -68,6 +76,7 @@ __all__ = [
 
 EOS = "</s>"
 _EOS_B = b"</s>"
+_EOS_HASH = 0xD79C9359  # fnv1a_hash(b"</s>"), checked by the tests
 _FORMAT = 1
 _SETTINGS = ("format", "word_ngrams", "bucket", "minn", "maxn", "min_count", "min_count_label", "ntokens")
 _I32_MAX = 2**31 - 1
@@ -196,8 +205,13 @@ class Dictionary:
         Non-increasing.
     label_prefix : str
     word_ngrams, bucket, minn, maxn, min_count, min_count_label : int
+    bucket_ids : int32[n_used]
+        The bucket of each n-gram row: row ``nwords + j`` stands for bucket
+        ``bucket_ids[j]``.
     n_rows : int
-        ``nwords + bucket``: the height of the input table.
+        ``nwords + len(bucket_ids) + 1``: the height of the input table.
+    unseen_row : int
+        ``nwords + len(bucket_ids)``: the zero row every other bucket reads.
     words, labels : list[str]
         Decoded from UTF-8 with ``errors="surrogateescape"`` (lossless:
         ``w.encode("utf-8", "surrogateescape")`` gives the bytes back); labels
@@ -223,6 +237,7 @@ class Dictionary:
         maxn: int = 0,
         min_count: int = 1,
         min_count_label: int = 1,
+        bucket_ids=None,
     ):
         pre, self.word_ngrams, self.bucket, self.minn, self.maxn = _check_settings(
             label_prefix, word_ngrams, bucket, minn, maxn
@@ -248,13 +263,34 @@ class Dictionary:
         if self.nwords + self.bucket > _I32_MAX:
             raise ValueError("Dictionary: nwords + bucket exceeds 2**31 - 1")
         self._lookup = None
+        self._line_vocab = None
         self._words = None
         self._labels = None
+        self._set_bucket_ids(np.zeros(0, np.int32) if bucket_ids is None else bucket_ids)
+
+    def _set_bucket_ids(self, bucket_ids):
+        """Hold the n-gram row map: ``bucket_ids`` and its look-up table, built in O(len)."""
+        ids = np.asarray(bucket_ids)
+        if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+            raise ValueError("Dictionary: bucket_ids must be a 1-D integer array")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.bucket):
+            raise ValueError(f"Dictionary: bucket_ids outside [0, bucket={self.bucket})")
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        keys, bits, status = _rows.build_row_table(ids, self.bucket)
+        if status != _rows.TABLE_OK:
+            raise ValueError("Dictionary: bucket_ids holds a bucket twice")
+        self.bucket_ids = ids
+        self._row_map = (keys, int(bits), self.nwords + ids.size)
+        self._line_vocab = None
 
     # ------------------------------------------------------------------ views
     @property
     def n_rows(self) -> int:
-        return self.nwords + self.bucket
+        return self.nwords + self.bucket_ids.size + 1
+
+    @property
+    def unseen_row(self) -> int:
+        return self.nwords + self.bucket_ids.size
 
     @staticmethod
     def _split(pool, off) -> list[bytes]:
@@ -293,10 +329,28 @@ class Dictionary:
         if self._lookup is None:
             pool = _ro(np.concatenate([self._wpool, self._lpool]))
             off = np.concatenate([self._woff, self._loff[1:] + self._woff[-1]])
-            h = _hash.hash_entries(pool, off)
-            table, bits = _hash.build_table(h, len(off) - 1)
+            table, bits = _hash.build_table(_hash.hash_entries(pool, off), len(off) - 1)
             self._lookup = (table, int(bits), pool, off)
         return self._lookup
+
+    def line_vocab(self) -> LineVocab:
+        """The dictionary as the line kernels read it (:mod:`fastembed.text.line`); built once."""
+        if self._line_vocab is None:
+            table, bits, pool, off = self._table()
+            row_keys, row_bits, unseen_row = self._row_map
+            self._line_vocab = LineVocab(
+                prefix=_ro(np.frombuffer(self._prefix_b, np.uint8)), table=table, bits=bits, pool=pool,
+                offsets=off, row_keys=row_keys, row_bits=row_bits, unseen_row=unseen_row,
+                nwords=self.nwords, bucket=self.bucket, minn=self.minn, maxn=self.maxn,
+                word_ngrams=self.word_ngrams, eos_id=self._eos_id(), eos_hash=_EOS_HASH)
+        return self._line_vocab
+
+    def _eos_id(self) -> int:
+        """Word id of ``</s>``, -1 if it is not a word (found without loading a kernel)."""
+        for w in np.flatnonzero(np.diff(self._woff) == len(_EOS_B)).tolist():
+            if self._wpool[self._woff[w] : self._woff[w + 1]].tobytes() == _EOS_B:
+                return w
+        return -1
 
     def _find(self, token) -> int:
         b = _to_bytes(token)
@@ -316,10 +370,10 @@ class Dictionary:
         return i - self.nwords if i >= self.nwords else -1
 
     def word_ids(self, word) -> np.ndarray:
-        """Input rows fastText adds for ``word`` (its ``get_subwords`` ids).
+        """Input rows of ``word`` (fastText's ``get_subwords`` ids, through the row map).
 
-        Its id when known, then (``maxn > 0``, not ``</s>``) its character
-        n-grams ``nwords + hash % bucket``.  Returns ``int32[k]``.
+        Its id when known, then (``maxn > 0``, not ``</s>``) the rows of its
+        character n-grams' buckets.  Returns ``int32[k]``.
         """
         b = _to_bytes(word)
         wid = self.get_word_id(b)
@@ -333,12 +387,13 @@ class Dictionary:
             self.bucket,
             self.minn,
             self.maxn,
+            *self._row_map,
         )
         return rows
 
     # --------------------------------------------------------------- encoding
-    def _encode_scanned(self, scanned, wid, label, name, keep_all) -> EncodedCorpus:
-        """Pass 2 over pass-1 output, given each entry's word id / label id."""
+    def _encode_scanned(self, scanned, wid, label, name, keep_all, row_map) -> EncodedCorpus:
+        """Pass 2 over pass-1 output, given each entry's word id / label id and the row map."""
         tok, line_end, e_hash, _e_count, e_label, e_off, pool = scanned
         pool = _ro(pool)
         is_word = (e_label == 0).astype(np.uint8)
@@ -348,12 +403,12 @@ class Dictionary:
             m = (pool[e_off[cand][:, None] + np.arange(len(_EOS_B))] == np.frombuffer(_EOS_B, np.uint8)).all(1)
             is_eos[cand[m]] = 1
         rows_off, rows = _enc.entry_rows(
-            pool, e_off, wid, is_word, is_eos, self.nwords, self.bucket, self.minn, self.maxn
+            pool, e_off, wid, is_word, is_eos, self.nwords, self.bucket, self.minn, self.maxn, *row_map
         )
         ehash = e_hash.astype(np.uint32).view(np.int32)
         ind, off, lab, loff, ntok, nskip = _enc.encode_lines(
             tok, line_end, e_label, label, ehash, rows_off, rows,
-            self.nwords, self.bucket, self.word_ngrams, int(keep_all),
+            self.nwords, self.bucket, self.word_ngrams, row_map, int(keep_all),
         )  # fmt: skip
         enc = EncodedCorpus(ind, off, lab, loff, ntok, int(nskip))
         if enc.n_skipped:
@@ -392,7 +447,7 @@ class Dictionary:
         is_label = e_label == 1
         wid = np.where(~is_label & (did >= 0) & (did < self.nwords), did, -1).astype(np.int32)
         label = np.where(is_label & (did >= self.nwords), did - self.nwords, -1).astype(np.int32)
-        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled)
+        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled, self._row_map)
 
     # ------------------------------------------------------------ persistence
     def config(self) -> dict:
@@ -417,10 +472,11 @@ class Dictionary:
 
         Keys: ``word_bytes`` uint8, ``word_offsets`` int64[nwords + 1],
         ``word_counts`` int64[nwords], ``label_bytes``, ``label_offsets``,
-        ``label_counts`` (likewise), ``label_prefix`` uint8 and ``settings``
+        ``label_counts`` (likewise), ``label_prefix`` uint8, ``settings``
         int64 (format, word_ngrams, bucket, minn, maxn, min_count,
-        min_count_label, ntokens).  No object arrays: ``np.savez`` /
-        ``np.load(allow_pickle=False)`` round-trip them.
+        min_count_label, ntokens) and ``bucket_ids`` int32[n_used] (the row
+        map; its look-up table is rebuilt on load).  No object arrays:
+        ``np.savez`` / ``np.load(allow_pickle=False)`` round-trip them.
         """
         return {
             "word_bytes": np.array(self._wpool, dtype=np.uint8),
@@ -431,6 +487,7 @@ class Dictionary:
             "label_counts": self.label_counts.copy(),
             "label_prefix": np.frombuffer(self._prefix_b, dtype=np.uint8).copy(),
             "settings": np.array([getattr(self, k) if k != "format" else _FORMAT for k in _SETTINGS], dtype=np.int64),
+            "bucket_ids": self.bucket_ids.copy(),
         }
 
     @classmethod
@@ -440,7 +497,8 @@ class Dictionary:
         ``arrays`` may be any mapping (e.g. an ``np.load`` result).  The scalar
         settings are read from ``arrays["settings"]``/``arrays["label_prefix"]``,
         or from ``config`` (a :meth:`config` dict) when given, in which case
-        those two arrays may be absent.
+        those two arrays may be absent.  Without ``bucket_ids`` every bucket
+        reads the zero row.
         """
         if config is not None:
             if int(config.get("format", _FORMAT)) != _FORMAT:
@@ -461,6 +519,7 @@ class Dictionary:
             label_offsets=np.asarray(arrays["label_offsets"], dtype=np.int64),
             label_counts=np.asarray(arrays["label_counts"], dtype=np.int64),
             label_prefix=prefix,
+            bucket_ids=arrays["bucket_ids"] if "bucket_ids" in arrays else None,
             **st,
         )
 
@@ -475,6 +534,7 @@ def build_corpus(
     bucket: int = 2_000_000,
     minn: int = 0,
     maxn: int = 0,
+    min_count_ngram: int = 1,
 ) -> tuple[Dictionary, EncodedCorpus]:
     """Build the dictionary of a training corpus and encode it.
 
@@ -496,6 +556,9 @@ def build_corpus(
         and ``maxn == 0``.
     minn, maxn : int
         Character n-gram lengths (off with ``maxn == 0``).
+    min_count_ngram : int
+        Buckets used fewer times than this by the encoded corpus get no row
+        (they read the zero row, as unseen buckets do); 1 keeps them all.
 
     Returns
     -------
@@ -557,5 +620,8 @@ def build_corpus(
     wid[wsel] = np.arange(len(wsel), dtype=np.int32)
     label = np.full(nent, -1, dtype=np.int32)
     label[lsel] = np.arange(len(lsel), dtype=np.int32)
-    enc = d._encode_scanned(scanned, wid, label, name, keep_all=False)
+    no_map = (np.zeros(0, np.uint64), 0, 0)  # hashed rows, numbered just below
+    enc = d._encode_scanned(scanned, wid, label, name, False, no_map)
+    if d.bucket > 0:
+        d._set_bucket_ids(_rows.corpus_rows(enc.indices, d.nwords, min_count_ngram))
     return d, enc

@@ -10,14 +10,17 @@ import numpy as np
 
 from fastembed.jit import BYTES, njit
 from fastembed.text.hashing import FNV_OFFSET, NGRAM_MUL, _fnv_step
+from fastembed.text.ngram_rows import bucket_row
 from fastembed.text.scan import KIND_WORD, _resize
 
+
 @njit(**BYTES)
-def _subwords(pool, start, end, minn, maxn, bucket, nwords, out, pos, buf):
+def subword_rows(pool, start, end, minn, maxn, bucket, nwords, row_keys, row_bits, unseen_row, out, pos, buf):
     """fastText's computeSubwords over ``'<' + pool[start:end] + '>'``.
 
-    Writes rows ``nwords + hash(ngram) % bucket`` to ``out[pos:]`` (if ``out``
-    has room; ``out.size == 0`` means count only) and returns the new ``pos``.
+    Writes the row of each character n-gram's bucket ``hash(ngram) % bucket`` (through the
+    row map ``row_keys``/``row_bits``/``unseen_row``, see :func:`bucket_row`) to ``out[pos:]``
+    (``out.size == 0`` means count only) and returns the new ``pos``.
     ``buf`` is scratch of size >= end - start + 2.
     """
     ln = end - start + 2
@@ -40,14 +43,14 @@ def _subwords(pool, start, end, minn, maxn, bucket, nwords, out, pos, buf):
                 j += 1
             if nch >= minn and not (nch == 1 and (i == 0 or j == ln)):
                 if out.size > 0:
-                    out[pos] = nwords + np.int64(h % b)
+                    out[pos] = bucket_row(row_keys, row_bits, nwords, unseen_row, np.int64(h % b))
                 pos += 1
             nch += 1
     return pos
 
 
 @njit(**BYTES)
-def entry_rows(pool, off, wid, is_word, is_eos, nwords, bucket, minn, maxn):
+def entry_rows(pool, off, wid, is_word, is_eos, nwords, bucket, minn, maxn, row_keys, row_bits, unseen_row):
     """Input-table rows each entry contributes to a bag (fastText's addSubwords).
 
     For a word entry: its id ``wid[e]`` if known (``>= 0``), then -- when
@@ -60,6 +63,7 @@ def entry_rows(pool, off, wid, is_word, is_eos, nwords, bucket, minn, maxn):
     wid : int32[m]  word id or -1.
     is_word, is_eos : uint8[m]  flags.
     nwords, bucket, minn, maxn : int
+    row_keys, row_bits, unseen_row : the n-gram row map (:mod:`fastembed.text.ngram_rows`).
 
     Returns
     -------
@@ -81,7 +85,8 @@ def entry_rows(pool, off, wid, is_word, is_eos, nwords, bucket, minn, maxn):
             if wid[e] >= 0:
                 cnt = 1
             if sub and not is_eos[e]:
-                cnt = _subwords(pool, off[e], off[e + 1], minn, maxn, bucket, nwords, empty, cnt, buf)
+                cnt = subword_rows(pool, off[e], off[e + 1], minn, maxn, bucket, nwords,
+                                   row_keys, row_bits, unseen_row, empty, cnt, buf)
         rows_off[e + 1] = rows_off[e] + cnt
     rows = np.empty(rows_off[m], np.int32)
     for e in range(m):
@@ -91,8 +96,37 @@ def entry_rows(pool, off, wid, is_word, is_eos, nwords, bucket, minn, maxn):
                 rows[pos] = wid[e]
                 pos += 1
             if sub and not is_eos[e]:
-                _subwords(pool, off[e], off[e + 1], minn, maxn, bucket, nwords, rows, pos, buf)
+                subword_rows(pool, off[e], off[e + 1], minn, maxn, bucket, nwords,
+                             row_keys, row_bits, unseen_row, rows, pos, buf)
     return rows_off, rows
+
+
+@njit(**BYTES)
+def word_ngram_buckets(hashes, nw, word_ngrams, bucket, out, pos):
+    """fastText's addWordNgrams over the word hashes ``hashes[:nw]``: buckets into ``out[pos:]``.
+
+    ``hashes`` hold each word token's hash sign-extended from int32 to uint64, as fastText's
+    ``uint64(int32)``; the n-gram of tokens i..j hashes as ``h = h * 116049371 + hashes[j]``,
+    in bucket ``h % bucket``. Returns the new ``pos``.
+    """
+    b = np.uint64(max(bucket, 1))
+    for i in range(nw):
+        h = hashes[i]
+        jmax = min(nw, i + word_ngrams)
+        for j in range(i + 1, jmax):
+            h = h * NGRAM_MUL + hashes[j]
+            out[pos] = np.int64(h % b)
+            pos += 1
+    return pos
+
+
+@njit(**BYTES)
+def word_ngram_rows(hashes, nw, word_ngrams, bucket, nwords, row_keys, row_bits, unseen_row, out, pos):
+    """:func:`word_ngram_buckets`, each bucket then read through the row map (:func:`bucket_row`)."""
+    end = word_ngram_buckets(hashes, nw, word_ngrams, bucket, out, pos)
+    for i in range(pos, end):
+        out[i] = bucket_row(row_keys, row_bits, nwords, unseen_row, np.int64(out[i]))
+    return end
 
 
 @njit(**BYTES)
@@ -170,18 +204,15 @@ def count_lines(tok, line_end, kind, label, rows_off, bucket, word_ngrams, keep_
 
 @njit(**BYTES)
 def fill_lines(tok, line_end, l0, l1, kidx, offsets, lab_off, kind, label, ehash, rows_off, rows,
-               nwords, bucket, word_ngrams, indices, lab_idx, hbuf):  # fmt: skip
+               nwords, bucket, word_ngrams, row_keys, row_bits, unseen_row, indices, lab_idx, hbuf):  # fmt: skip
     """Pass 2b: write the bags and labels of lines ``l0..l1-1`` (fastText's getLine).
 
     Per line, in order: every word token's rows (``rows_off``/``rows`` of its
     entry), then the word n-grams (2..``word_ngrams`` consecutive word tokens,
-    known or not, ``</s>`` included) hashed as fastText's addWordNgrams:
-    ``h = uint64(int64(hash_i)); h = h * 116049371 + uint64(int64(hash_j))``,
-    row ``nwords + h % bucket``.  Label tokens with a known label id add it
-    to the line's labels (duplicates kept, as fastText).
+    known or not, ``</s>`` included, :func:`word_ngram_rows`).  Label tokens
+    with a known label id add it to the line's labels (duplicates kept, as fastText).
     """
     ngr = word_ngrams > 1 and bucket > 0
-    b = np.uint64(max(bucket, 1))
     for l in range(l0, l1):
         k = kidx[l]
         if k < 0:
@@ -202,17 +233,11 @@ def fill_lines(tok, line_end, l0, l1, kidx, offsets, lab_off, kind, label, ehash
                 lab_idx[lpos] = label[e]
                 lpos += 1
         if ngr:
-            for i in range(nw):
-                h = hbuf[i]
-                jmax = min(nw, i + word_ngrams)
-                for j in range(i + 1, jmax):
-                    h = h * NGRAM_MUL + hbuf[j]
-                    indices[pos] = nwords + np.int64(h % b)
-                    pos += 1
+            word_ngram_rows(hbuf, nw, word_ngrams, bucket, nwords, row_keys, row_bits, unseen_row, indices, pos)
 
 
-def encode_lines(tok, line_end, kind, label, ehash, rows_off, rows, nwords, bucket, word_ngrams, keep_all,
-                 n_chunks=16):  # fmt: skip
+def encode_lines(tok, line_end, kind, label, ehash, rows_off, rows, nwords, bucket, word_ngrams, row_map,
+                 keep_all, n_chunks=16):  # fmt: skip
     """Pass 2: bags of rows and label lists, per line; **consumes** ``tok``.
 
     The offsets are counted first (:func:`count_lines`), then the lines are
@@ -231,6 +256,7 @@ def encode_lines(tok, line_end, kind, label, ehash, rows_off, rows, nwords, buck
     ehash : int32[m]  fastText hash of each entry, as int32.
     rows_off : int64[m + 1], rows : int32[...]  see :func:`entry_rows`.
     nwords, bucket, word_ngrams : int
+    row_map : (row_keys, row_bits, unseen_row)  the n-gram row map; empty keys: hashed rows.
     keep_all : int  1 keeps every line; 0 drops lines with no known label.
 
     Returns
@@ -250,6 +276,6 @@ def encode_lines(tok, line_end, kind, label, ehash, rows_off, rows, nwords, buck
     for c in range(len(bounds) - 1, 0, -1):
         l0, l1 = bounds[c - 1], bounds[c]
         fill_lines(tok, line_end, l0, l1, kidx, offsets, lab_off, kind, label, ehash, rows_off, rows,
-                   nwords, bucket, word_ngrams, indices, lab_idx, hbuf)  # fmt: skip
+                   nwords, bucket, word_ngrams, *row_map, indices, lab_idx, hbuf)  # fmt: skip
         _resize(tok, int(line_end[l0 - 1]) if l0 > 0 else 0)
     return indices, offsets, lab_idx, lab_off, ntokens, nlines - (len(offsets) - 1)

@@ -1,60 +1,178 @@
-"""Hashed n-gram rows: compact the buckets a corpus uses, drop the rare ones.
+"""The n-gram row map: which input-table row each hashed n-gram bucket reads.
 
-The input table is logically ``(nwords + bucket, dim)``; only the buckets a training corpus
-uses get a row (in order of first appearance), and ``min_count_ngram`` drops the rare ones.
+The input table is logically ``(nwords + bucket, dim)``, fastText's layout; fastembed holds a
+row only for the buckets a training corpus uses (and keeps, after ``min_count_ngram``): row
+``nwords + j`` stands for bucket ``bucket_ids[j]`` (numbered by first appearance in the
+training bags), and row ``nwords + len(bucket_ids)``, always zero, for every other bucket. This
+is fastText's ``pruneidx_`` (``Dictionary::prune``), applied where the text is hashed.
+
+The map is an open-addressing table of ``uint64`` keys ``bucket << 32 | j`` (linear probing,
+load at most 1/2), sized by the number of used buckets, never by ``bucket`` (up to ``2**31 - 1``
+in a model file). It is rebuilt from ``bucket_ids`` in O(used) when a dictionary is made, so the
+model file holds only ``bucket_ids``.
+
+An **empty** key table means "no map yet": rows stay in the hashed ``nwords + bucket`` space.
+Only :func:`build_corpus` encodes that way, just before :func:`assign_rows` numbers the buckets.
 """
 
 import numpy as np
 
-from fastembed.jit import SERIAL, njit
+from fastembed.jit import BYTES, njit
+from fastembed.text.hashing import EMPTY, U32, _slot
+
+MIN_BITS = 4
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+# statuses of build_row_table
+TABLE_OK = 0
+TABLE_OUT_OF_RANGE = 1
+TABLE_DUPLICATE = 2
 
 
-@njit(**SERIAL)
-def remap_buckets(indices, nwords, bucket_map, bucket_ids, n_used):
-    """Give every hashed n-gram row its own compact row, in order of first appearance.
+@njit(**BYTES)
+def table_bits(n):
+    """Bits of a table holding ``n`` keys at load at most 1/2."""
+    bits = MIN_BITS
+    while (np.int64(1) << bits) < 2 * n + 2:
+        bits += 1
+    return bits
 
-    ``indices`` holds rows of the full (nwords + bucket) space and is rewritten in place to
-    rows of the compact (nwords + n_used) space. ``bucket_map`` (bucket,) int32 holds -1 for
-    buckets not seen yet; ``bucket_ids`` receives the bucket of each new compact row.
-    Returns the new ``n_used``.
+
+@njit(**BYTES)
+def find_bucket(keys, bits, b):
+    """Compact index of bucket ``b`` (``0 <= b < 2**31``), or ``-1 - slot`` of the free slot."""
+    mask = (np.int64(1) << bits) - 1
+    ub = np.uint64(b)
+    s = _slot(ub, bits)
+    while True:
+        key = keys[s]
+        if key == EMPTY:
+            return -1 - s
+        if (key >> U32) == ub:
+            return np.int64(key & _LOW32)
+        s = (s + 1) & mask
+
+
+@njit(**BYTES)
+def bucket_row(keys, bits, nwords, unseen_row, b):
+    """Input row of bucket ``b``: its own row, else ``unseen_row``; ``nwords + b`` without a map."""
+    if keys.size == 0:
+        return nwords + b
+    j = find_bucket(keys, bits, b)
+    return nwords + j if j >= 0 else unseen_row
+
+
+@njit(**BYTES)
+def build_row_table(bucket_ids, bucket):
+    """The key table of ``bucket_ids`` (int32[n]): ``(keys uint64[2**bits], bits, status)``.
+
+    ``status`` is :data:`TABLE_OK`, or :data:`TABLE_OUT_OF_RANGE` (an id outside
+    ``[0, bucket)``) or :data:`TABLE_DUPLICATE` (an id twice): ``bucket_ids`` may come from an
+    untrusted file, and a duplicate would leave a row unreachable.
     """
-    for i in range(indices.size):
-        r = indices[i]
-        if r >= nwords:
-            b = r - nwords
-            c = bucket_map[b]
-            if c < 0:
-                c = n_used
-                bucket_map[b] = c
-                bucket_ids[c] = b
-                n_used += 1
-            indices[i] = nwords + c
-    return n_used
+    n = bucket_ids.size
+    bits = table_bits(n)
+    keys = np.full(np.int64(1) << bits, EMPTY, np.uint64)
+    for j in range(n):
+        b = np.int64(bucket_ids[j])
+        if b < 0 or b >= bucket:
+            return keys, bits, TABLE_OUT_OF_RANGE
+        s = find_bucket(keys, bits, b)
+        if s >= 0:
+            return keys, bits, TABLE_DUPLICATE
+        keys[-1 - s] = (np.uint64(b) << U32) | np.uint64(j)
+    return keys, bits, TABLE_OK
 
 
-@njit(**SERIAL)
-def prune_rare_buckets(indices, nwords, n_used, min_count):
-    """Drop compact n-gram rows seen fewer than ``min_count`` times; renumber the rest.
+@njit(**BYTES)
+def _grown(keys, bits):
+    """The same keys in a table of twice the slots."""
+    bigger = np.full(np.int64(1) << (bits + 1), EMPTY, np.uint64)
+    for key in keys:
+        if key != EMPTY:
+            s = find_bucket(bigger, bits + 1, np.int64(key >> U32))
+            bigger[-1 - s] = key
+    return bigger, bits + 1
 
-    ``indices`` is rewritten in place: a kept row moves to its rank among the kept rows, a
-    dropped one to ``nwords + n_kept``, the zero row that stands for unseen buckets.
-    Returns the boolean mask of kept rows, shape (n_used,).
+
+@njit(**BYTES)
+def assign_rows(indices, nwords):
+    """Number the buckets a training corpus uses, by first appearance; rewrite ``indices`` in place.
+
+    ``indices`` holds rows of the hashed ``nwords + bucket`` space; each row ``nwords + b``
+    becomes ``nwords + j``, ``j`` the number of the bucket ``b``. Memory grows with the buckets
+    used, not with ``bucket``.
+
+    Returns
+    -------
+    (bucket_ids int32[n_used], counts int64[n_used])
+        The bucket of each compact row, and its number of occurrences in ``indices``.
     """
-    counts = np.zeros(n_used, dtype=np.int64)
+    bits = MIN_BITS
+    keys = np.full(np.int64(1) << bits, EMPTY, np.uint64)
+    bucket_ids = np.empty(16, np.int32)
+    counts = np.empty(16, np.int64)
+    n_used = 0
     for i in range(indices.size):
-        r = indices[i]
-        if r >= nwords:
-            counts[r - nwords] += 1
-    new_id = np.full(n_used, -1, dtype=np.int64)
+        r = np.int64(indices[i])
+        if r < nwords:
+            continue
+        b = r - nwords
+        j = find_bucket(keys, bits, b)
+        if j < 0:
+            if 2 * (n_used + 1) + 2 > keys.size:
+                keys, bits = _grown(keys, bits)
+                j = find_bucket(keys, bits, b)
+            if n_used == bucket_ids.size:
+                bucket_ids = _grow_copy(bucket_ids, 2 * n_used)
+                counts = _grow_copy(counts, 2 * n_used)
+            keys[-1 - j] = (np.uint64(b) << U32) | np.uint64(n_used)
+            bucket_ids[n_used] = b
+            counts[n_used] = 0
+            j = n_used
+            n_used += 1
+        counts[j] += 1
+        indices[i] = nwords + j
+    return bucket_ids[:n_used].copy(), counts[:n_used].copy()
+
+
+@njit(**BYTES)
+def _grow_copy(a, n):
+    out = np.empty(n, a.dtype)
+    out[: a.size] = a
+    return out
+
+
+@njit(**BYTES)
+def prune_rows(indices, nwords, counts, min_count):
+    """Drop compact n-gram rows seen fewer than ``min_count`` times; renumber the rest in place.
+
+    A kept row moves to its rank among the kept rows; a dropped one to ``nwords + n_kept``, the
+    zero row. Returns the mask of kept rows, bool[len(counts)].
+    """
+    n_used = counts.size
+    new_id = np.full(n_used, -1, np.int64)
     n_kept = 0
-    for c in range(n_used):
-        if counts[c] >= min_count:
-            new_id[c] = n_kept
+    for j in range(n_used):
+        if counts[j] >= min_count:
+            new_id[j] = n_kept
             n_kept += 1
     unseen = nwords + n_kept
     for i in range(indices.size):
-        r = indices[i]
+        r = np.int64(indices[i])
         if r >= nwords:
-            c = new_id[r - nwords]
-            indices[i] = unseen if c < 0 else nwords + c
+            j = new_id[r - nwords]
+            indices[i] = unseen if j < 0 else nwords + j
     return new_id >= 0
+
+
+def corpus_rows(indices, nwords, min_count_ngram):
+    """Give the training corpus its final rows (in place); returns the kept ``bucket_ids``.
+
+    Buckets are numbered by first appearance (:func:`assign_rows`), then those seen fewer than
+    ``min_count_ngram`` times are dropped to the zero row (:func:`prune_rows`).
+    """
+    bucket_ids, counts = assign_rows(indices, nwords)
+    if min_count_ngram > 1 and bucket_ids.size:
+        bucket_ids = bucket_ids[prune_rows(indices, nwords, counts, int(min_count_ngram))]
+    return bucket_ids

@@ -42,6 +42,7 @@ __all__ = ["Subwords", "TokenStream", "build_vocabulary", "keep_probabilities", 
            "vocabulary_subwords"]
 
 _EOS_B = EOS.encode()
+_HASHED_ROWS = (np.zeros(0, np.uint64), 0, 0)  # no row map: n-grams stay nwords + hash % bucket
 
 
 @dataclass
@@ -137,8 +138,8 @@ def _known_tokens(tok, line_end, word_of_entry):
 
 
 def vocabulary_subwords(dictionary: Dictionary):
-    """``(offsets int64[nwords + 1], ids int32[...])``: every vocabulary word's
-    :meth:`Dictionary.word_ids` (its id, then its n-grams' ``nwords + hash % bucket``), CSR."""
+    """``(offsets int64[nwords + 1], ids int32[...])``: every vocabulary word's ids in fastText's
+    row space (its id, then its n-grams' ``nwords + hash % bucket``: ``get_subwords``), CSR."""
     words = dictionary.word_bytes
     pool = as_readonly_u8(np.frombuffer(b"".join(words), dtype=np.uint8))
     woff = np.zeros(len(words) + 1, dtype=np.int64)
@@ -146,18 +147,24 @@ def vocabulary_subwords(dictionary: Dictionary):
     is_eos = np.array([w == _EOS_B for w in words], dtype=np.uint8)
     return _enc.entry_rows(pool, woff, np.arange(len(words), dtype=np.int32),
                            np.ones(len(words), dtype=np.uint8), is_eos, dictionary.nwords,
-                           dictionary.bucket, dictionary.minn, dictionary.maxn)
+                           dictionary.bucket, dictionary.minn, dictionary.maxn, *_HASHED_ROWS)
 
 
-def subword_rows(dictionary: Dictionary) -> Subwords:
-    """The rows of every vocabulary word, buckets renumbered to the used ones (see module doc)."""
+def subword_rows(dictionary: Dictionary):
+    """The rows of every vocabulary word, and the dictionary holding their row map.
+
+    The buckets vocabulary words use get rows ``nwords + j`` in increasing bucket order
+    (``bucket_ids`` sorted); returns ``(Subwords, Dictionary)``, the dictionary a copy of
+    ``dictionary`` whose :meth:`~Dictionary.word_ids` map to the same rows.
+    """
     nwords = dictionary.nwords
     offsets, rows = vocabulary_subwords(dictionary)
     hashed = rows >= nwords
     bucket_ids = np.unique(rows[hashed] - nwords).astype(np.int32)
     rows = rows.copy()
     rows[hashed] = nwords + np.searchsorted(bucket_ids, rows[hashed] - nwords).astype(np.int32)
-    return Subwords(offsets, rows, bucket_ids)
+    mapped = Dictionary.from_arrays(dict(dictionary.to_arrays(), bucket_ids=bucket_ids))
+    return Subwords(offsets, rows, bucket_ids), mapped
 
 
 def keep_probabilities(word_counts, ntokens, t):

@@ -55,7 +55,7 @@ def train_unsupervised(input, model=None, *, verbose=1, **settings):
     dictionary, stream = build_vocabulary(
         input, min_count=args.min_count, label_prefix=args.label_prefix,
         bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn)
-    subwords = subword_rows(dictionary)
+    subwords, dictionary = subword_rows(dictionary)
     stats["read_s"] = time.perf_counter() - t_start
 
     t0 = time.perf_counter()
@@ -75,7 +75,7 @@ def train_unsupervised(input, model=None, *, verbose=1, **settings):
                  corpus_tokens=int(dictionary.ntokens), words=int(nwords),
                  buckets_used=int(subwords.bucket_ids.size), threads=int(args.n_threads),
                  final_loss=float(trainer.last_loss))
-    return WordVectors(args, dictionary, inp, out, subwords.bucket_ids, train_stats=stats)
+    return WordVectors(args, dictionary, inp, out, train_stats=stats)
 
 
 train_unsupervised.__doc__ = train_unsupervised.__doc__.replace(

@@ -19,7 +19,7 @@ from fastembed.files import atomic_output
 from fastembed.jit import PARALLEL, njit, prange
 from fastembed.model_file import MAX_META_BYTES, META_KEY, save_arrays
 from fastembed.settings import UnsupervisedArgs
-from fastembed.text import Dictionary
+from fastembed.text import Dictionary, fnv1a_hash
 from fastembed.wordvec.corpus import vocabulary_subwords
 from fastembed.wordvec.file_schema import KIND, read_word_vectors
 
@@ -39,23 +39,24 @@ class WordVectors:
     dictionary : fastembed.text.Dictionary
     input_matrix : ndarray of float32, shape (nwords + n_buckets [+ 1], dim)
         Rows ``0..nwords-1`` are the words; row ``nwords + j`` is hash bucket
-        ``bucket_ids[j]``; a last extra row, if present, is zero and stands for every
-        bucket without a row (otherwise such buckets are left out, as in a pruned fastText
-        model).
+        ``bucket_ids[j]`` (the dictionary's row map); a last extra row, if present, is zero
+        and stands for every bucket without a row (otherwise such buckets are left out of a
+        word's mean, as fastText reads a pruned model).
     output_matrix : ndarray of float32, shape (nwords, dim)
-    bucket_ids : ndarray of int32
     train_stats : dict
     """
 
-    def __init__(self, args, dictionary, input_matrix, output_matrix, bucket_ids, train_stats=None):
+    def __init__(self, args, dictionary, input_matrix, output_matrix, train_stats=None):
         self.args = args
         self.dictionary = dictionary
         self.input_matrix = input_matrix
         self.output_matrix = output_matrix
-        self.bucket_ids = np.ascontiguousarray(bucket_ids, dtype=np.int32)
         self.train_stats = dict(train_stats or {})
-        self._bucket_rows = None
         self._unit = None
+
+    @property
+    def bucket_ids(self):
+        return self.dictionary.bucket_ids
 
     # -- fastText's surface ------------------------------------------------------------------
 
@@ -84,17 +85,19 @@ class WordVectors:
         its character n-grams (``<`` and ``>`` added); ids in fastText's row space
         (word id, or ``nwords + hash % bucket``)."""
         b = _word_bytes(word)
-        ids = self.dictionary.word_ids(b)
-        names = ([word] if self.dictionary.get_word_id(b) >= 0 else [])
-        if self.dictionary.maxn > 0 and b != b"</s>":
-            names += [g.decode("utf-8", "surrogateescape") for g in
-                      char_ngrams(b, self.dictionary.minn, self.dictionary.maxn)]
-        return names, ids
+        d = self.dictionary
+        wid = d.get_word_id(b)
+        names, ids = ([word], [wid]) if wid >= 0 else ([], [])
+        if d.maxn > 0 and d.bucket > 0 and b != b"</s>":
+            grams = char_ngrams(b, d.minn, d.maxn)
+            names += [g.decode("utf-8", "surrogateescape") for g in grams]
+            ids += [d.nwords + fnv1a_hash(g) % d.bucket for g in grams]
+        return names, np.array(ids, dtype=np.int64)
 
     def get_word_vector(self, word):
         """The mean of the word's rows; zeros if it has none (no n-gram of a known length)."""
-        rows = self._rows(self.dictionary.word_ids(_word_bytes(word)))
-        rows = rows[rows >= 0]
+        rows = self.dictionary.word_ids(_word_bytes(word))
+        rows = rows[rows < self.input_matrix.shape[0]]  # no zero row: such buckets are left out
         if rows.size == 0:
             return np.zeros(self.dim, dtype=np.float32)
         return self.input_matrix[rows].mean(axis=0, dtype=np.float32)
@@ -125,9 +128,10 @@ class WordVectors:
 
     def save(self, path):
         """Write the model to ``path`` (``.fe``) atomically."""
+        dictionary = self.dictionary.to_arrays()
         arrays = {"input_matrix": self.input_matrix, "output_matrix": self.output_matrix,
-                  "bucket_ids": self.bucket_ids}
-        arrays.update({f"dict.{name}": a for name, a in self.dictionary.to_arrays().items()})
+                  "bucket_ids": dictionary.pop("bucket_ids")}  # the row map, at the top level
+        arrays.update({f"dict.{name}": a for name, a in dictionary.items()})
         zero_row = self.input_matrix.shape[0] > self.dictionary.nwords + self.bucket_ids.size
         meta = {"kind": KIND, "fastembed_version": __version__, "args": self.args.to_dict(),
                 "dictionary": self.dictionary.config(),
@@ -148,12 +152,12 @@ class WordVectors:
             return cls.from_fasttext(path)
         arrays, dims = read_word_vectors(path)
         dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
+        dict_arrays["bucket_ids"] = arrays["bucket_ids"]
         try:
             dictionary = Dictionary.from_arrays(dict_arrays, dims.config)
         except ValueError as exc:  # the schema checks all of it: this is a defect of the schema
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
-        return cls(dims.train_args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
-                   arrays["bucket_ids"])
+        return cls(dims.train_args, dictionary, arrays["input_matrix"], arrays["output_matrix"])
 
     @classmethod
     def from_fasttext(cls, path):
@@ -169,24 +173,24 @@ class WordVectors:
                 model=_FASTTEXT_MODELS[a["model"]], dim=a["dim"], epoch=a["epoch"], ws=a["ws"],
                 neg=a["neg"], min_count=a["minCount"], minn=a["minn"], maxn=a["maxn"], t=a["t"],
                 bucket=a["bucket"])
+            if ft.pruneidx_size < 0:
+                has_rows = a["maxn"] > 0 and ft.input_matrix.shape[0] > ft.nwords
+                bucket_ids = np.arange(a["bucket"] if has_rows else 0, dtype=np.int32)
+            else:
+                pairs = ft.pruneidx[np.argsort(ft.pruneidx[:, 1], kind="stable")]
+                bucket_ids = pairs[:, 0].astype(np.int32)
             words = [e for e, t in zip(ft.entries, ft.types) if t == WORD]
             labels = [e for e, t in zip(ft.entries, ft.types) if t != WORD]
             dictionary = Dictionary(
                 word_pool=_pool(words), word_offsets=_offsets(words), word_counts=ft.word_counts,
                 label_pool=_pool(labels), label_offsets=_offsets(labels),
                 label_counts=ft.label_counts, ntokens=ft.ntokens, bucket=a["bucket"],
-                minn=a["minn"], maxn=a["maxn"], min_count=max(a["minCount"], 1))
+                minn=a["minn"], maxn=a["maxn"], min_count=max(a["minCount"], 1),
+                bucket_ids=bucket_ids)
         except ValueError as exc:  # ArgumentError is one
             raise ModelFileError(f"{os.fspath(path)}: unusable fastText model ({exc})") from None
-        bucket = dictionary.bucket
-        if ft.pruneidx_size < 0:
-            bucket_ids = np.arange(bucket if ft.input_matrix.shape[0] > ft.nwords else 0,
-                                   dtype=np.int32)
-        else:
-            pairs = ft.pruneidx[np.argsort(ft.pruneidx[:, 1], kind="stable")]
-            bucket_ids = pairs[:, 0].astype(np.int32)
         model = cls(args, dictionary, np.ascontiguousarray(ft.dense_input()),
-                    np.ascontiguousarray(ft.dense_output()), bucket_ids)
+                    np.ascontiguousarray(ft.dense_output()))
         model._check(path)
         return model
 
@@ -194,43 +198,33 @@ class WordVectors:
 
     def _check(self, path):
         d = self.dictionary
-        inp, out, ids = self.input_matrix, self.output_matrix, self.bucket_ids
-        base = d.nwords + ids.size
+        inp, out = self.input_matrix, self.output_matrix
+        base = d.nwords + d.bucket_ids.size
         ok = (inp.ndim == 2 and out.ndim == 2 and inp.dtype == np.float32
               and out.dtype == np.float32 and inp.shape[0] in (base, base + 1)
-              and out.shape == (d.nwords, inp.shape[1]) and ids.ndim == 1
-              and (ids.size == 0 or (0 <= ids.min() and ids.max() < max(d.bucket, 1))))
+              and out.shape == (d.nwords, inp.shape[1]))
         if not ok:
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file (array shapes)")
         self.input_matrix = np.ascontiguousarray(inp)
         self.output_matrix = np.ascontiguousarray(out)
 
-    def _rows(self, ids):
-        """Rows of ``input_matrix`` for ids of fastText's row space, -1 for a bucket without
-        a row when there is no zero row standing for those (a pruned fastText model)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        nwords = self.dictionary.nwords
-        hashed = ids >= nwords
-        if not hashed.any():
-            return ids
-        if self._bucket_rows is None:
-            n_rows = self.input_matrix.shape[0]
-            missing = n_rows - 1 if n_rows > nwords + self.bucket_ids.size else -1
-            table = np.full(max(self.dictionary.bucket, 1), missing, dtype=np.int64)
-            table[self.bucket_ids] = nwords + np.arange(self.bucket_ids.size)
-            self._bucket_rows = table
-        rows = ids.copy()
-        rows[hashed] = self._bucket_rows[ids[hashed] - nwords]
-        return rows
-
     def _vocabulary_rows(self):
-        """CSR rows of every vocabulary word in ``input_matrix``."""
-        offsets, ids = vocabulary_subwords(self.dictionary)
-        rows = self._rows(ids)
-        keep = rows >= 0
+        """CSR rows of every vocabulary word in ``input_matrix``, through the row map."""
+        d = self.dictionary
+        offsets, rows = vocabulary_subwords(d)  # fastText's ids: nwords + hash % bucket
+        hashed = rows >= d.nwords
+        if hashed.any():
+            order = np.argsort(d.bucket_ids, kind="stable")
+            ordered = d.bucket_ids[order]
+            buckets = rows[hashed] - d.nwords
+            pos = np.minimum(np.searchsorted(ordered, buckets), max(ordered.size - 1, 0))
+            found = ordered[pos] == buckets if ordered.size else np.zeros(buckets.size, bool)
+            rows = rows.astype(np.int64)
+            rows[hashed] = np.where(found, d.nwords + order[pos], d.unseen_row)
+        keep = rows < self.input_matrix.shape[0]  # no zero row: such buckets are left out
         if not keep.all():
-            word = np.repeat(np.arange(self.dictionary.nwords), np.diff(offsets))
-            counts = np.bincount(word[keep], minlength=self.dictionary.nwords)
+            word = np.repeat(np.arange(d.nwords), np.diff(offsets))
+            counts = np.bincount(word[keep], minlength=d.nwords)
             offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             rows = rows[keep]
         return offsets, rows
