@@ -11,9 +11,6 @@ below runs before any kernel compiles or loads, and so that the flags are writte
 * ``BYTES``     -- byte-scanning and float-math kernels: NumPy's error model (no
   ``ZeroDivisionError`` checks in inner loops) and no bounds checks, whatever
   ``NUMBA_BOUNDSCHECK`` says.
-* ``REDUCE``    -- ``BYTES`` plus the fast-math flags that let LLVM vectorise a float sum
-  (reassociation, fused multiply-add): for small reduction helpers whose exact summation
-  order does not matter, called (not inlined) so the flags stay theirs.
 
 Start-up fix
 ------------
@@ -76,7 +73,7 @@ from numba import njit, prange, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "REDUCE", "SERIAL", "njit", "prange",
+__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "SERIAL", "njit", "prange",
            "prefetch_distance", "prefetch_row"]
 
 SERIAL = dict(cache=True, nogil=True)
@@ -84,7 +81,6 @@ PARALLEL = dict(SERIAL, parallel=True)
 INLINE = dict(SERIAL, inline="always")
 OUTLINE = dict(SERIAL, inline="never")
 BYTES = dict(SERIAL, boundscheck=False, error_model="numpy")
-REDUCE = dict(BYTES, fastmath={"reassoc", "contract", "nsz"})
 
 # Software prefetch: the row ``prefetch_distance(table)`` positions ahead is
 # requested while the current one is summed (random rows of a large table are

@@ -51,10 +51,17 @@ def pytest_configure(config):
                                     f"ignore:{what} encountered in scalar:RuntimeWarning")
 
 
+# Whole modules of integration tests that train real models end to end (fresh environments,
+# grid searches): as pure Python they would take most of CI's time and cover nothing new.
+_INTEGRATION_WITHOUT_JIT = ("test_packaging.py", "test_sklearn.py")
+
+
 def pytest_collection_modifyitems(config, items):
     if not numba.config.DISABLE_JIT:
         return
     for item in items:
+        if item.path.name in _INTEGRATION_WITHOUT_JIT:
+            item.add_marker(pytest.mark.skip(reason="end-to-end integration; skipped when NUMBA_DISABLE_JIT=1"))
         for name, text in _SKIPPED_WITHOUT_JIT.items():
             if name in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=text.split(";")[0]))

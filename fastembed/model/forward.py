@@ -9,7 +9,7 @@ import numpy as np
 from fastembed.jit import INLINE, PARALLEL, njit, prange, prefetch_distance, prefetch_row
 from fastembed.model.loss import LOSS_CODES, LOSS_HS, OPT_SGD, loss_forward
 
-__all__ = ["LOSS_CODES", "output_probabilities", "pool_bag", "predict_probs"]
+__all__ = ["LOSS_CODES", "pool_bag", "predict_probs"]
 
 
 @njit(**INLINE)
@@ -31,17 +31,6 @@ def pool_bag(table, indices, weights, b0, b1, hidden):
             hidden[j] += w * table[row, j]
 
 
-@njit(**INLINE)
-def output_probabilities(out, hidden, loss_kind, hs_paths, hs_codes, hs_offsets, node_probs, probs):
-    """Label probabilities of one hidden vector into ``probs`` (n_labels,), by the training loss's
-    own arithmetic (:func:`fastembed.model.loss.loss_forward` without backprop); ``node_probs``
-    (n_out,) is scratch for hs."""
-    no_state = (np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=np.float32))
-    loss_forward(loss_kind, out, no_state, hidden, np.empty(0, dtype=np.int32), 0, 0, -1, hs_paths,
-                 hs_codes, hs_offsets, probs, node_probs, np.empty(0, dtype=np.float32),
-                 np.float32(0.0), OPT_SGD, False)
-
-
 @njit(**PARALLEL)
 def predict_probs(inp, out, indices, offsets, weights, loss_kind, hs_paths, hs_codes, hs_offsets, probs):
     """Label probabilities of every bag: probs (n_bags, n_labels) float32, filled in place.
@@ -52,8 +41,12 @@ def predict_probs(inp, out, indices, offsets, weights, loss_kind, hs_paths, hs_c
     """
     n_bags = offsets.size - 1
     dim = inp.shape[1]
+    no_state = (np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=np.float32))
+    no_labels = np.empty(0, dtype=np.int32)
+    no_grad = np.empty(0, dtype=np.float32)
     for b in prange(n_bags):
         hidden = np.empty(dim, dtype=np.float32)
         node_probs = np.empty(out.shape[0] if loss_kind == LOSS_HS else 0, dtype=np.float32)
         pool_bag(inp, indices, weights, offsets[b], offsets[b + 1], hidden)
-        output_probabilities(out, hidden, loss_kind, hs_paths, hs_codes, hs_offsets, node_probs, probs[b])
+        loss_forward(loss_kind, out, no_state, hidden, no_labels, 0, 0, -1, hs_paths, hs_codes,
+                     hs_offsets, probs[b], node_probs, no_grad, np.float32(0.0), OPT_SGD, False)

@@ -1,9 +1,11 @@
 """Prediction from bytes to the top k labels, in one kernel call per line or per block of lines.
 
 Each line goes through the whole chain in one pass: tokens hashed and looked up
-(:func:`fastembed.text.line.line_rows`), pooling weights, the hidden vector, the output layer
-and its loss (:mod:`.forward`), the top k. The numbers are those of the batch path
-(:meth:`Model._bag_probabilities`): same rows, same weights, same summation order.
+(:func:`fastembed.text.line.line_rows`), pooling weights, the hidden vector
+(:func:`fastembed.model.forward.pool_bag`), the output layer and its loss
+(:func:`fastembed.model.loss.loss_forward`, the training loss's arithmetic), the top k. The
+numbers are those of the batch path (:meth:`Model._bag_probabilities`): same rows, same
+weights, same summation order.
 
 * :func:`predict_one` -- one line, serial, into buffers allocated once per model: no thread
   team woken, nothing allocated per call.
@@ -25,7 +27,8 @@ import numba
 import numpy as np
 
 from fastembed.jit import BYTES, PARALLEL, njit, prange
-from fastembed.model.forward import LOSS_CODES, LOSS_HS, output_probabilities, pool_bag
+from fastembed.model.forward import pool_bag
+from fastembed.model.loss import LOSS_CODES, LOSS_HS, OPT_SGD, loss_forward
 from fastembed.text.hashing import NEWLINE
 from fastembed.text.line import LineVocab, line_rows, prefetch_item, row_capacity
 
@@ -56,7 +59,11 @@ class Classifier(NamedTuple):
 
 
 class LineBuffers(NamedTuple):
-    """Scratch of one line: rows, word hashes, n-gram bytes, the tf table, weights, vectors."""
+    """Scratch of one line: rows, word hashes, n-gram bytes, the tf table, weights, vectors.
+
+    The three empty arrays stand for what :func:`loss_forward` takes and prediction does not
+    use (optimizer state, target labels, gradient), made once rather than on every call.
+    """
 
     rows: np.ndarray
     hashes: np.ndarray
@@ -68,6 +75,9 @@ class LineBuffers(NamedTuple):
     hidden: np.ndarray
     node_p: np.ndarray
     probs: np.ndarray
+    no_state_2d: np.ndarray
+    no_floats: np.ndarray
+    no_labels: np.ndarray
 
 
 @njit(**BYTES)
@@ -81,7 +91,8 @@ def new_buffers(vocab, clf, n_bytes):
                        np.empty(n_bytes + 2, np.uint8),
                        np.empty(n_tf, np.int32), np.empty(n_tf, np.int32),
                        np.empty(n_rows, np.float32), np.empty(clf.inp.shape[1], np.float32),
-                       np.empty(n_out, np.float32), np.empty(n_labels, np.float32))
+                       np.empty(n_out, np.float32), np.empty(n_labels, np.float32),
+                       np.empty((0, 0), np.float32), np.empty(0, np.float32), np.empty(0, np.int32))
 
 
 @njit(**BYTES)
@@ -201,8 +212,9 @@ def _line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, to
     pool_bag(clf.inp, b.rows, weights, 0, n, b.hidden)
     if k == 0:
         return 0
-    output_probabilities(clf.out, b.hidden, clf.loss, clf.hs_paths, clf.hs_codes, clf.hs_offsets, b.node_p,
-                         b.probs)
+    loss_forward(clf.loss, clf.out, (b.no_state_2d, b.no_floats), b.hidden, b.no_labels, 0, 0, -1,
+                 clf.hs_paths, clf.hs_codes, clf.hs_offsets, b.probs, b.node_p, b.no_floats, np.float32(0.0),
+                 OPT_SGD, False)
     return top_k(b.probs, k, threshold, top_ids, top_probs)
 
 
