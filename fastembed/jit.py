@@ -8,6 +8,10 @@ below runs before any kernel compiles or loads, and so that the flags are writte
   only for work large enough to pay for that (tens of microseconds at least).
 * ``INLINE``    -- a helper inlined into its callers (no call, and no separate compile).
 * ``OUTLINE``   -- a helper never inlined (the row update rules: one copy of the code).
+* ``SUMS``      -- ``SERIAL`` kernels whose inner loops are dot products: float sums may be
+  reassociated and fused (``fastmath`` reassoc + contract), so LLVM vectorises them (a
+  100-float dot: 85 ns -> 9.5 ns here); no other fast-math assumption (NaN and inf still work).
+  The word-vector kernel uses it; its results then depend on the vector width, not on data order.
 * ``BYTES``     -- byte-scanning and float-math kernels: NumPy's error model (no
   ``ZeroDivisionError`` checks in inner loops) and no bounds checks, whatever
   ``NUMBA_BOUNDSCHECK`` says.
@@ -73,7 +77,7 @@ from numba import njit, prange, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "SERIAL", "njit", "prange",
+__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "SERIAL", "SUMS", "njit", "prange",
            "prefetch_distance", "prefetch_row"]
 
 SERIAL = dict(cache=True, nogil=True)
@@ -81,6 +85,7 @@ PARALLEL = dict(SERIAL, parallel=True)
 INLINE = dict(SERIAL, inline="always")
 OUTLINE = dict(SERIAL, inline="never")
 BYTES = dict(SERIAL, boundscheck=False, error_model="numpy")
+SUMS = dict(SERIAL, fastmath={"reassoc", "contract"})
 
 # Software prefetch: the row ``prefetch_distance(table)`` positions ahead is
 # requested while the current one is summed (random rows of a large table are

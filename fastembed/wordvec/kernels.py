@@ -32,7 +32,7 @@ order (and one more per rejected draw). ``tests/test_wordvec.py`` replays them i
 
 import numpy as np
 
-from fastembed.jit import INLINE, REDUCE, SERIAL, njit, prefetch_row
+from fastembed.jit import INLINE, SERIAL, SUMS, njit, prefetch_row
 from fastembed.kernels.optim import sgd_row
 from fastembed.model.loss import OPT_SGD, binary_logistic
 from fastembed.model.rng import splitmix64
@@ -275,7 +275,7 @@ def _cbow(inp, out, sub_offsets, sub_rows, piece, m, ws, neg, lr, alias_prob, al
     return loss, pairs, state
 
 
-@njit(**REDUCE)
+@njit(**SUMS)
 def train_lines(model_kind, inp, out, sub_offsets, sub_rows, tokens, line_offsets, start, stop,
                 keep_prob, alias_prob, alias_index, ws, neg, lr0, tokens_total, thread, counters,
                 losses, rng_states, piece, negs, hidden, grad):
