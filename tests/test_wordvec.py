@@ -22,7 +22,7 @@ import pytest
 
 import fastembed
 from fastembed.cli import main
-from fastembed.errors import ArgumentError, CorpusError, ModelFileError
+from fastembed.errors import ArgumentError, CorpusError, ModelFileError, TrainingDiverged
 from fastembed.jit import SERIAL, njit
 from fastembed.model.rng import splitmix64
 from fastembed.model.workers import LOSS_SUM, SEEN, TOKENS, Workers
@@ -515,6 +515,12 @@ def test_bad_settings_and_corpora_raise_one_line_errors(small_corpus, kwargs, er
     with pytest.raises(error) as info:
         train_unsupervised(str(small_corpus), verbose=0, **kwargs)
     assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_divergence_is_one_error(small_corpus):
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        train_unsupervised(str(small_corpus), lr=1e8, dim=8, epoch=1, min_count=2, threads=1,
+                           verbose=0)
 
 
 def test_empty_corpus_and_missing_file(tmp_path):

@@ -8,13 +8,12 @@ Ctrl-C and divergence.
 """
 
 import inspect
-import math
 import time
 
 import numpy as np
 
-from fastembed.errors import TrainingDiverged
 from fastembed.model.progress import Progress
+from fastembed.model.training import _Trainer as _ClassifierTrainer
 from fastembed.model.rng import init_uniform
 from fastembed.model.workers import Workers, thread_local_arrays
 from fastembed.settings import UNSUPERVISED_SETTINGS, UnsupervisedArgs, unsupervised_docstring_table
@@ -133,17 +132,9 @@ class _Trainer:
                                t.piece[thread], t.negs[thread], t.hidden[thread], t.grad[thread])
         return step
 
-    def _poll(self):
-        """Progress line; TrainingDiverged as soon as the average loss is not finite."""
-        tokens = self.workers.tokens()
-        avg = self.workers.mean_loss()
-        if not math.isfinite(avg):
-            raise TrainingDiverged(
-                f"training diverged (loss is {avg}) at {100 * tokens / self.tokens_total:.0f}% "
-                f"with lr={self.args.lr}: try a smaller learning rate")
-        lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
-        self.progress.update(tokens, lr_now, avg)
-        self.last_loss = avg
+    # progress line, and TrainingDiverged as soon as the average loss is not finite: the
+    # classifier's (it reads only workers, tokens_total, args.lr, progress and last_loss)
+    _poll = _ClassifierTrainer._poll
 
     def run(self):
         rng = np.random.default_rng(self.args.seed)
