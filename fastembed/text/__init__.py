@@ -17,9 +17,9 @@ from .dictionary import (
     Dictionary,
     EncodedCorpus,
     SkippedLinesWarning,
-    build_corpus,
     fnv1a_hash,
 )
+from .building import build_corpus
 from .reader import line_limit, read_bytes
 
 __all__ = [

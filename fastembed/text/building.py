@@ -1,0 +1,120 @@
+"""Building a dictionary from a training corpus, and encoding that corpus with it.
+
+The semantics (fastText's ``Dictionary``) are described in :mod:`fastembed.text.dictionary`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastembed.errors import CorpusError
+
+from . import ngram_rows as _rows
+from . import scan as _scan
+from .dictionary import _EOS_B, Dictionary, EncodedCorpus, _check_settings, _ro
+from .reader import read_bytes, source_name
+
+__all__ = ["build_corpus"]
+
+
+def build_corpus(
+    source,
+    *,
+    label_prefix="__label__",
+    min_count: int = 1,
+    min_count_label: int = 1,
+    word_ngrams: int = 1,
+    bucket: int = 2_000_000,
+    minn: int = 0,
+    maxn: int = 0,
+    min_count_ngram: int = 1,
+) -> tuple[Dictionary, EncodedCorpus]:
+    """Build the dictionary of a training corpus and encode it.
+
+    Two Numba passes: the bytes are scanned once (tokens hashed, counted and
+    given a provisional id), the vocabulary is sorted with NumPy, then the
+    provisional ids are turned into bags without reading the bytes again.
+    Lines without a known label (blank ones included) are skipped, counted in
+    ``n_skipped`` and reported once with a :class:`SkippedLinesWarning`.
+
+    Parameters
+    ----------
+    source : str | PathLike | bytes | uint8 array | Iterable[str | bytes]
+        See :func:`read_bytes`.
+    label_prefix : str
+    min_count, min_count_label : int
+    word_ngrams : int  (>= 1)
+    bucket : int
+        Hash rows after the vocabulary; forced to 0 when ``word_ngrams <= 1``
+        and ``maxn == 0``.
+    minn, maxn : int
+        Character n-gram lengths (off with ``maxn == 0``).
+    min_count_ngram : int
+        Buckets used fewer times than this by the encoded corpus get no row
+        (they read the zero row, as unseen buckets do); 1 keeps them all.
+
+    Returns
+    -------
+    (Dictionary, EncodedCorpus)
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing file.
+    CorpusError (ValueError)
+        Empty corpus, or no line with a label (that reaches ``min_count_label``).
+    """
+    pre, word_ngrams, bucket, minn, maxn = _check_settings(label_prefix, word_ngrams, bucket, minn, maxn)
+    name = source_name(source)
+    data = _ro(read_bytes(source))
+    scanned = _scan.scan_corpus(data, _ro(np.frombuffer(pre, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
+    del data  # the bytes of a file are freed here: pass 2 needs only the entries
+    _, line_end, _, e_count, e_label, e_off, pool = scanned
+    ntokens = int(e_count.sum())
+    if ntokens == 0:
+        raise CorpusError(f"{name}: empty corpus (no token)")
+    is_label = e_label == 1
+    wsel = np.flatnonzero(~is_label & (e_count >= max(int(min_count), 1)))
+    lsel = np.flatnonzero(is_label & (e_count >= max(int(min_count_label), 1)))
+    if len(lsel) == 0:
+        if is_label.any():
+            raise CorpusError(
+                f"{name}: no labelled line: no label reaches min_count_label={min_count_label} "
+                f"(label prefix {pre.decode('utf-8', 'replace')!r})"
+            )
+        raise CorpusError(
+            f"{name}: no labelled line ({len(line_end)} lines, label prefix {pre.decode('utf-8', 'replace')!r})"
+        )
+    # entries are numbered by first appearance: a stable sort on -count breaks
+    # ties by first appearance
+    wsel = wsel[np.argsort(-e_count[wsel], kind="stable")]
+    lsel = lsel[np.argsort(-e_count[lsel], kind="stable")]
+    rpool = _ro(pool)
+    wpool, woff = _scan.gather_entries(rpool, e_off, wsel)
+    lpool, loff = _scan.gather_entries(rpool, e_off, lsel)
+    d = Dictionary(
+        word_pool=wpool,
+        word_offsets=woff,
+        word_counts=e_count[wsel],
+        label_pool=lpool,
+        label_offsets=loff,
+        label_counts=e_count[lsel],
+        ntokens=ntokens,
+        label_prefix=pre,
+        word_ngrams=word_ngrams,
+        bucket=bucket,
+        minn=minn,
+        maxn=maxn,
+        min_count=min_count,
+        min_count_label=min_count_label,
+    )
+    nent = len(e_count)
+    wid = np.full(nent, -1, dtype=np.int32)
+    wid[wsel] = np.arange(len(wsel), dtype=np.int32)
+    label = np.full(nent, -1, dtype=np.int32)
+    label[lsel] = np.arange(len(lsel), dtype=np.int32)
+    no_map = (np.zeros(0, np.uint64), 0, 0)  # hashed rows, numbered just below
+    enc = d._encode_scanned(scanned, wid, label, name, False, no_map)
+    if d.bucket > 0:
+        d._set_bucket_ids(_rows.corpus_rows(enc.indices, d.nwords, min_count_ngram))
+    return d, enc
