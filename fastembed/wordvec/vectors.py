@@ -5,11 +5,9 @@ one row per character n-gram (fastText's ``get_word_vector``), so a word the cor
 still gets a vector from its n-grams.
 """
 
-import json
 import os
 import stat
 import struct
-import zipfile
 
 import numpy as np
 
@@ -17,7 +15,7 @@ from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.files import atomic_output
 from fastembed.jit import PARALLEL, njit, prange
-from fastembed.model_file import MAX_META_BYTES, META_KEY, save_arrays
+from fastembed.model_file import load_arrays, save_arrays
 from fastembed.settings import UnsupervisedArgs
 from fastembed.text import Dictionary, fnv1a_hash
 from fastembed.wordvec.corpus import vocabulary_subwords
@@ -302,15 +300,20 @@ def is_word_vector_file(path):
                 head = f.read(8 + _FASTTEXT_MODEL_FIELD + 4)
             return len(head) == 8 + _FASTTEXT_MODEL_FIELD + 4 and struct.unpack_from(
                 "<i", head, 8 + _FASTTEXT_MODEL_FIELD)[0] in _FASTTEXT_UNSUPERVISED
-        with zipfile.ZipFile(path) as z:
-            info = z.getinfo(META_KEY + ".npy")
-            if info.file_size > MAX_META_BYTES + 4096:
-                return False
-            with z.open(info) as m:
-                meta = json.loads(np.lib.format.read_array(m, allow_pickle=False).tobytes())
-        return isinstance(meta, dict) and meta.get("kind") == KIND
+        load_arrays(path, _peek_kind, ())  # the guarded reader: it parses the metadata first
+    except _Kind as kind:
+        return kind.args[0] == KIND
     except Exception:  # noqa: BLE001 -- any unreadable file: not ours to report here
         return False
+    return False
+
+
+class _Kind(Exception):
+    """Carries a model file's ``kind`` out of :func:`load_arrays` before any array is read."""
+
+
+def _peek_kind(meta):
+    raise _Kind(meta.get("kind"))
 
 
 def _is_fasttext(path):
