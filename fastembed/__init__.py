@@ -18,11 +18,17 @@ from fastembed.errors import ArgumentError, CorpusError, FastembedError, ModelFi
 from fastembed.settings import TrainArgs
 
 __all__ = ["ArgumentError", "CorpusError", "FastembedError", "Model", "ModelFileError", "TrainArgs",
-           "TrainingDiverged", "__version__", "load_model", "train_supervised"]
+           "TrainingDiverged", "WordVectors", "__version__", "load_model", "train_supervised",
+           "train_unsupervised"]
 
 
 def load_model(path):
-    """Load a model saved with :meth:`Model.save`."""
+    """Load a model saved with :meth:`Model.save` or :meth:`WordVectors.save`, or a fastText
+    skipgram/cbow ``.bin``."""
+    from fastembed.wordvec import WordVectors, is_word_vector_file
+
+    if is_word_vector_file(path):
+        return WordVectors.load(path)
     from fastembed.model import Model
 
     return Model.load(path)
@@ -33,4 +39,8 @@ def __getattr__(name):
         import fastembed.model
 
         return getattr(fastembed.model, name)
+    if name in ("WordVectors", "train_unsupervised"):
+        import fastembed.wordvec
+
+        return getattr(fastembed.wordvec, name)
     raise AttributeError(f"module 'fastembed' has no attribute {name!r}")

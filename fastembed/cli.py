@@ -19,7 +19,7 @@ import click
 from fastembed._version import __version__
 from fastembed.errors import FastembedError
 from fastembed.settings import (DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT, PRESETS, SETTINGS,
-                                describe_presets)
+                                UNSUPERVISED_SETTINGS, describe_presets)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -182,9 +182,9 @@ def cli_type(setting):
     return click.STRING
 
 
-def _settings_options(command):
-    """One option per training setting, from :data:`fastembed.settings.SETTINGS`."""
-    for setting in reversed(SETTINGS):
+def _settings_options(command, settings=SETTINGS):
+    """One option per training setting, from :data:`fastembed.settings.SETTINGS` (or ``settings``)."""
+    for setting in reversed(settings):
         default = "the preset's" if setting.preset_dependent else repr(setting.default)
         command = click.option(setting.option, setting.name, type=cli_type(setting), default=None,
                                help=f"{setting.help} [default: {default}]")(command)
@@ -249,6 +249,54 @@ def train(corpus, output, quiet, valid, **params):
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key:<{width}}  {value}")
+
+
+# -- skipgram / cbow ---------------------------------------------------------------------------
+
+def _word_vector_command(model_name, summary):
+    """``fastembed skipgram`` and ``fastembed cbow``: options from UNSUPERVISED_SETTINGS."""
+
+    def command(corpus, output, vec, quiet, **params):
+        from fastembed.wordvec import train_unsupervised
+
+        t0 = time.perf_counter()
+        model = train_unsupervised(corpus, model=model_name, verbose=0 if quiet else 1, **params)
+        model.save(output)
+        if vec is not None:
+            model.save_vec(vec)
+        if quiet:
+            return
+        s = model.train_stats
+        lines = [("tokens", f"{s['tokens']:,} known of {s['corpus_tokens']:,}, {s['lines']:,} lines"),
+                 ("vocabulary", f"{s['words']:,} words, {s['buckets_used']:,} n-gram buckets used"),
+                 ("time", f"{time.perf_counter() - t0:.2f} s (read {s['read_s']:.2f} s, "
+                          f"train {s['train_s']:.2f} s, {s['threads']} threads)"),
+                 ("final loss", f"{s['final_loss']:.4f}"),
+                 ("model", f"{output} ({os.path.getsize(output) / 1e6:.1f} MB)")]
+        if vec is not None:
+            lines.append(("vectors", f"{vec} ({os.path.getsize(vec) / 1e6:.1f} MB)"))
+        width = max(len(k) for k, _ in lines)
+        for key, value in lines:
+            click.echo(f"{key:<{width}}  {value}")
+
+    command.__doc__ = (f"Train {summary} word vectors on CORPUS (raw text, plain or .gz) and save "
+                       "them.\n\nWords are split on whitespace; every word gets a vector from its "
+                       "character n-grams, words the corpus never saw included. The model file is "
+                       "replaced only when training succeeds.")
+    settings = tuple(s for s in UNSUPERVISED_SETTINGS if s.name != "model")
+    command = click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")(command)
+    command = _max_line_option(command)
+    command = _settings_options(command, settings)
+    command = click.option("--vec", type=click.Path(dir_okay=False),
+                           help="Also write the vocabulary's vectors here (word2vec text, .vec).")(command)
+    command = click.option("-o", "--output", default=f"{model_name}.fe", show_default=True,
+                           type=click.Path(dir_okay=False), help="Where to write the model.")(command)
+    command = click.argument("corpus", type=click.Path(dir_okay=False))(command)
+    return main.command(name=model_name)(command)
+
+
+skipgram = _word_vector_command("skipgram", "skipgram (a word's n-grams predict its context)")
+cbow = _word_vector_command("cbow", "cbow (the context's n-grams predict the word)")
 
 
 # -- test / predict ----------------------------------------------------------------------------
@@ -372,16 +420,10 @@ def vectors(model_path, output):
 
 
 def _write_vectors(model, f):
-    """word2vec text format, valid UTF-8 throughout.
+    """word2vec text format, valid UTF-8 throughout (see :func:`write_word2vec`)."""
+    from fastembed.wordvec.vectors import write_word2vec
 
-    Corpora hold words that are not UTF-8 (20 Newsgroups has Latin-1 bytes), and gensim's reader
-    decodes strictly; such bytes are written as ``\\xNN`` escapes, which keeps every word distinct.
-    """
-    words = [w.decode("utf-8", "backslashreplace") for w in model.dictionary.word_bytes]
-    matrix = model.word_vectors()
-    f.write(f"{len(words)} {model.dim}\n".encode())
-    for word, vec in zip(words, matrix):
-        f.write((word + " " + " ".join(f"{v:.5g}" for v in vec) + "\n").encode("utf-8"))
+    write_word2vec(f, model.dictionary.word_bytes, model.word_vectors())
 
 
 @main.command()

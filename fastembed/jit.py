@@ -12,8 +12,11 @@ below runs before any kernel compiles or loads, and so that the flags are writte
   ``ZeroDivisionError`` checks in inner loops) and no bounds checks, whatever
   ``NUMBA_BOUNDSCHECK`` says.
 * ``REDUCE``    -- ``BYTES`` plus the fast-math flags that let LLVM vectorise a float sum
-  (reassociation, fused multiply-add), for small reduction helpers. Such a helper must be
-  called, not inlined by Numba (``inline="always"`` would compile it with its caller's flags).
+  (reassociation, fused multiply-add; a 100-float dot: 85 ns -> 9.5 ns here), and no other
+  fast-math assumption (NaN and inf still work). Results then depend on the vector width, not
+  on data order. For small reduction helpers (``loss.dot_row``), which must be called, not
+  inlined by Numba (``inline="always"`` would compile them with their caller's flags), and for
+  whole kernels made of dot products (the word-vector trainer).
 
 Start-up fix
 ------------

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from fastembed.errors import ArgumentError
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "SETTINGS", "Setting", "TrainArgs", "describe_presets",
-           "docstring_table"]
+__all__ = ["DEFAULT_PRESET", "PRESETS", "SETTINGS", "UNSUPERVISED_SETTINGS", "Setting", "TrainArgs",
+           "UnsupervisedArgs", "describe_presets", "docstring_table", "unsupervised_docstring_table"]
 
 PRESETS = ("fastembed", "fasttext")
 DEFAULT_PRESET = "fastembed"
@@ -202,12 +202,17 @@ class _TrainArgsMethods:
     @classmethod
     def from_dict(cls, values):
         """Build from a stored dict (a model file's): every setting must be present and valid."""
-        if not isinstance(values, dict):
-            raise ArgumentError(f"settings must be a mapping, got {type(values).__name__}")
-        missing = [s.name for s in SETTINGS if s.name not in values]
-        if missing or "preset" not in values:
-            raise ArgumentError(f"missing setting: {(missing or ['preset'])[0]}")
-        return cls(preset=values["preset"], **{s.name: values[s.name] for s in SETTINGS})
+        return cls(**_stored(values, [s.name for s in SETTINGS] + ["preset"]))
+
+
+def _stored(values, names):
+    """The settings ``names`` of a stored dict; ArgumentError if one is missing."""
+    if not isinstance(values, dict):
+        raise ArgumentError(f"settings must be a mapping, got {type(values).__name__}")
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise ArgumentError(f"missing setting: {missing[0]}")
+    return {name: values[name] for name in names}
 
 
 TrainArgs = dataclasses.make_dataclass(
@@ -232,8 +237,12 @@ def describe_presets():
 
 def docstring_table():
     """The numpydoc parameter entries of every setting, for ``train_supervised.__doc__``."""
+    return _docstring_entries(SETTINGS)
+
+
+def _docstring_entries(settings):
     lines = []
-    for s in SETTINGS:
+    for s in settings:
         kind = "{" + ", ".join(f'"{c}"' for c in s.choices) + "}" if s.choices else s.kind.__name__
         lines.append(f"{s.name} : {kind}, optional")
         if s.preset_dependent:
@@ -243,3 +252,97 @@ def docstring_table():
         bounds = f" Range: {s.range_text()}." if s.low is not None or s.high is not None else ""
         lines.append(f"    {s.help}{bounds} Default ({default}).")
     return "\n".join(lines)
+
+
+# -- word vectors (train_unsupervised) ---------------------------------------------------------
+# The settings word vectors share with the classifier are the same Setting entries (one help
+# text, one range), with fastText's unsupervised defaults where those differ; the rest are
+# declared here once. The ``fastembed skipgram`` / ``cbow`` options come from this tuple.
+
+MAX_WS = 1000
+MAX_NEG = 1000
+
+
+def _unsupervised(name, **changes):
+    return dataclasses.replace(_BY_NAME[name], presets={}, **changes)
+
+
+UNSUPERVISED_SETTINGS = (
+    _s("model", str, "skipgram: a word's subwords predict its context words; cbow: the context's "
+       "subwords predict the word.", "skipgram", choices=("skipgram", "cbow")),
+    _unsupervised("lr", default=0.05),
+    _unsupervised("dim"),
+    _unsupervised("epoch"),
+    _s("ws", int, "Context window: each position uses a random window of 1..ws words on each side.",
+       5, low=1, high=MAX_WS),
+    _s("neg", int, "Negative samples per target word, drawn from the unigram distribution raised "
+       "to the power 0.75.", 5, low=1, high=MAX_NEG),
+    _unsupervised("min_count", default=5),
+    _unsupervised("minn", default=3),
+    _unsupervised("maxn", default=6),
+    _s("t", float, "Subsampling threshold: a word of frequency f is kept with probability "
+       "sqrt(t / f) + t / f (0: keep every word).", 1e-4, low=0.0, high=1.0),
+    _unsupervised("bucket"),
+    _unsupervised("threads"),
+    _unsupervised("seed"),
+    _unsupervised("label_prefix"),
+)
+_UNSUPERVISED_BY_NAME = {s.name: s for s in UNSUPERVISED_SETTINGS}
+
+
+class _UnsupervisedArgsMethods:
+    """Behaviour of :class:`UnsupervisedArgs`; its fields come from :data:`UNSUPERVISED_SETTINGS`."""
+
+    @classmethod
+    def from_given(cls, **given):
+        """The settings ``given`` (None: not given), the rest at their defaults."""
+        unknown = sorted(set(given) - set(_UNSUPERVISED_BY_NAME))
+        if unknown:
+            raise ArgumentError(f"unknown training argument: {unknown[0]}")
+        return cls(**{k: v for k, v in given.items() if v is not None})
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raise :class:`ArgumentError` on the first bad setting."""
+        for setting in UNSUPERVISED_SETTINGS:
+            setting.check(getattr(self, setting.name))
+        if self.maxn and self.minn > self.maxn:
+            raise ArgumentError(f"minn ({self.minn}) must not exceed maxn ({self.maxn})")
+        if self.maxn > 0 and self.bucket == 0:
+            raise ArgumentError("maxn > 0 needs bucket > 0")
+        if not self.label_prefix or any(c.isspace() or c == "\0" for c in self.label_prefix):
+            raise ArgumentError(
+                f"label_prefix must be a non-empty string without whitespace, got {self.label_prefix!r}")
+        if "</s>".startswith(self.label_prefix):
+            raise ArgumentError(f"label_prefix {self.label_prefix!r} would make '</s>' a label")
+
+    n_threads = _TrainArgsMethods.n_threads
+
+    @property
+    def effective_bucket(self):
+        """Hash buckets actually used: none without character n-grams."""
+        return self.bucket if self.maxn > 0 else 0
+
+    to_dict = _TrainArgsMethods.to_dict
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from a stored dict (a model file's): every setting must be present and valid."""
+        return cls(**_stored(values, [s.name for s in UNSUPERVISED_SETTINGS]))
+
+
+UnsupervisedArgs = dataclasses.make_dataclass(
+    "UnsupervisedArgs",
+    [(s.name, s.kind, dataclasses.field(default=s.default)) for s in UNSUPERVISED_SETTINGS],
+    bases=(_UnsupervisedArgsMethods,),
+    namespace={"__doc__": "Every setting of a word-vector training run (see "
+                          ":data:`UNSUPERVISED_SETTINGS`); names follow fastText's Python binding.",
+               "__module__": __name__},
+)
+
+
+def unsupervised_docstring_table():
+    """The numpydoc parameter entries of every word-vector setting."""
+    return _docstring_entries(UNSUPERVISED_SETTINGS)

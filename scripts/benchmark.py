@@ -22,6 +22,9 @@ Latency, throughput and whole processes; the same with one core busy::
     python scripts/benchmark.py --configs latency --out latency.md --json latency.json
     python scripts/benchmark.py --configs defaults --busy-core --out busy.md --json busy.json
 
+Word vectors (skipgram, cbow against fastText and gensim) have their own script,
+``scripts/bench_wordvec.py``.
+
 Configurations
 --------------
 ``paper``

@@ -1,0 +1,12 @@
+"""Word vectors: fastText's skipgram and cbow with character n-grams (``train_unsupervised``).
+
+* :mod:`.corpus`   -- raw text to vocabulary, token stream and subword rows;
+* :mod:`.kernels`  -- the Numba training kernels (negative sampling, subsampling);
+* :mod:`.training` -- :func:`train_unsupervised`, on the shared worker loop;
+* :mod:`.vectors`  -- :class:`WordVectors`: look-ups, neighbours, analogies, files.
+"""
+
+from fastembed.wordvec.training import train_unsupervised
+from fastembed.wordvec.vectors import WordVectors, is_word_vector_file
+
+__all__ = ["WordVectors", "is_word_vector_file", "train_unsupervised"]

@@ -1,0 +1,147 @@
+"""train_unsupervised: skipgram and cbow word vectors on the shared hogwild worker loop.
+
+The corpus becomes a token stream and the subword rows of the vocabulary
+(:mod:`fastembed.wordvec.corpus`); each epoch, :class:`fastembed.model.workers.Workers` hands
+chunks of lines to the worker threads, which run :func:`fastembed.wordvec.kernels.train_lines`
+without ever waiting for each other, while the calling thread reports progress and watches for
+Ctrl-C and divergence.
+"""
+
+import inspect
+import time
+
+import numpy as np
+
+from fastembed.model.progress import Progress
+from fastembed.model.training import _Trainer as _ClassifierTrainer
+from fastembed.model.rng import init_uniform
+from fastembed.model.workers import Workers, thread_local_arrays
+from fastembed.settings import UNSUPERVISED_SETTINGS, UnsupervisedArgs, unsupervised_docstring_table
+from fastembed.wordvec.corpus import build_vocabulary, keep_probabilities, subword_rows
+from fastembed.wordvec.kernels import MAX_PIECE, MODEL_CODES, alias_table, train_lines
+from fastembed.wordvec.vectors import WordVectors
+
+__all__ = ["NEGATIVE_POWER", "train_unsupervised"]
+
+NEGATIVE_POWER = 0.75  # negatives ~ count ** 0.75 (word2vec's and gensim's; fastText uses 0.5)
+# A chunk (one claim of a worker) is about this many tokens: ~10-30 ms of training, so the ~50 us
+# of calling the kernel from Python is lost in it, and there are still >= _MIN_CHUNKS_PER_THREAD
+# chunks per thread and epoch for the threads to even out.
+_CHUNK_TOKENS = 20_000
+_MIN_CHUNKS_PER_THREAD = 4
+
+
+def train_unsupervised(input, model=None, *, verbose=1, **settings):
+    """Train word vectors (fastText's skipgram or cbow, with character n-grams).
+
+    Parameters
+    ----------
+    input : str, path, bytes or iterable of str
+        The corpus: a file (plain or ``.gz``), its bytes, or its lines (texts). Tokens are
+        split on whitespace; tokens starting with ``label_prefix`` are ignored.
+    model : {"skipgram", "cbow"}, optional
+    verbose : int
+        0 silent; 1 progress on stderr.
+    {settings}
+
+    Returns
+    -------
+    WordVectors
+    """
+    args = UnsupervisedArgs.from_given(model=model, **settings)
+    stats = {}
+    t_start = time.perf_counter()
+    dictionary, stream = build_vocabulary(
+        input, min_count=args.min_count, label_prefix=args.label_prefix,
+        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn)
+    subwords, dictionary = subword_rows(dictionary)
+    stats["read_s"] = time.perf_counter() - t_start
+
+    t0 = time.perf_counter()
+    nwords = dictionary.nwords
+    inp = np.empty((nwords + subwords.bucket_ids.size + 1, args.dim), dtype=np.float32)
+    init_uniform(inp, 1.0 / args.dim, args.seed)  # fastText's U(-1/dim, 1/dim)
+    inp[-1] = 0.0  # the row of every bucket no vocabulary word uses
+    out = np.zeros((nwords, args.dim), dtype=np.float32)
+    stats["init_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    trainer = _Trainer(args, dictionary, stream, subwords, inp, out, verbose)
+    trainer.run()
+    stats["train_s"] = time.perf_counter() - t0
+    stats["total_s"] = time.perf_counter() - t_start
+    stats.update(lines=int(stream.n_lines), tokens=int(stream.tokens.size),
+                 corpus_tokens=int(dictionary.ntokens), words=int(nwords),
+                 buckets_used=int(subwords.bucket_ids.size), threads=int(args.n_threads),
+                 final_loss=float(trainer.last_loss))
+    return WordVectors(args, dictionary, inp, out, train_stats=stats)
+
+
+train_unsupervised.__doc__ = train_unsupervised.__doc__.replace(
+    "    {settings}", "    " + "\n    ".join(
+        line for line in unsupervised_docstring_table().split("\n")
+        if not line.startswith(("model ", "    skipgram:"))).replace("\n", "\n    "))
+train_unsupervised.__signature__ = inspect.Signature(
+    [inspect.Parameter("input", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+     inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+     inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=1)]
+    + [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None)
+       for s in UNSUPERVISED_SETTINGS if s.name != "model"])
+
+
+class _Trainer:
+    """The epochs of one run: chunks of lines to the workers, progress and divergence."""
+
+    def __init__(self, args, dictionary, stream, subwords, inp, out, verbose):
+        self.args = args
+        self.stream = stream
+        self.subwords = subwords
+        self.inp = inp
+        self.out = out
+        n = self.n_threads = args.n_threads
+        self.keep_prob = keep_probabilities(dictionary.word_counts, dictionary.ntokens, args.t)
+        weights = dictionary.word_counts.astype(np.float64) ** NEGATIVE_POWER
+        self.alias_prob, self.alias_index = alias_table(weights)
+        self.piece = thread_local_arrays(n, (MAX_PIECE,), np.int32)
+        self.negs = thread_local_arrays(n, (2, 2 * args.ws * args.neg), np.int32)
+        self.hidden = thread_local_arrays(n, (args.dim,), np.float32)
+        self.grad = thread_local_arrays(n, (args.dim,), np.float32)
+        self.workers = Workers(n)
+        self.tokens_total = float(max(stream.tokens.size * args.epoch, 1))
+        self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1)
+        self.last_loss = float("nan")
+
+    def chunk_lines(self):
+        s = self.stream
+        n = max(s.n_lines, 1)
+        per_line = max(s.tokens.size / n, 1.0)
+        by_work = int(_CHUNK_TOKENS / per_line)
+        by_balance = -(-n // (self.n_threads * _MIN_CHUNKS_PER_THREAD))
+        return max(1, min(by_work, by_balance))
+
+    def _step(self):
+        a, s, sw, t = self.args, self.stream, self.subwords, self
+        kind = MODEL_CODES[a.model]
+        lr, total = float(a.lr), self.tokens_total
+        counters, losses = t.workers.counters, t.workers.losses
+
+        def step(thread, start, stop):
+            return train_lines(kind, t.inp, t.out, sw.offsets, sw.rows, s.tokens, s.offsets,
+                               start, stop, t.keep_prob, t.alias_prob, t.alias_index, a.ws, a.neg,
+                               lr, total, thread, counters, losses, t.rng_states,
+                               t.piece[thread], t.negs[thread], t.hidden[thread], t.grad[thread])
+        return step
+
+    # progress line, and TrainingDiverged as soon as the average loss is not finite: the
+    # classifier's (it reads only workers, tokens_total, args.lr, progress and last_loss)
+    _poll = _ClassifierTrainer._poll
+
+    def run(self):
+        rng = np.random.default_rng(self.args.seed)
+        self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
+        chunk = self.chunk_lines()
+        step = self._step()
+        with self.workers:  # the threads end with the last epoch (or an error)
+            for _ in range(self.args.epoch):
+                self.workers.run_epoch(self.stream.n_lines, chunk, step, self._poll)
+        self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)
