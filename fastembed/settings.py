@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from fastembed.errors import ArgumentError
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "SETTINGS", "UNSUPERVISED_SETTINGS", "Setting", "TrainArgs",
+__all__ = ["DEFAULT_PRESET", "PRESETS", "RUN_SETTINGS", "SETTINGS", "UNSUPERVISED_SETTINGS", "Setting", "TrainArgs",
            "UnsupervisedArgs", "describe_presets", "docstring_table", "unsupervised_docstring_table"]
 
 PRESETS = ("fastembed", "fasttext")
@@ -142,6 +142,19 @@ SETTINGS = (
     _s("label_prefix", str, "Tokens starting with this are labels.", "__label__"),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+# Settings of how a run trains that leave the model's definition alone: options of `fastembed
+# train` and keywords of train_supervised like the SETTINGS, but not TrainArgs fields, so not
+# stored in model files (nor parameters of the scikit-learn estimator).
+RUN_SETTINGS = (
+    _s("patience", int, "With valid: stop after this many epochs without a better validation "
+       "P@1 (ties: lower validation loss) and return the best epoch's model (0: every epoch).",
+       0, low=0, high=MAX_EPOCH),
+    _s("class_weight", str, "balanced: each label's examples weigh n_examples / (n_labels * "
+       "n_label), so every label weighs the same in all; in Python also a dict {label: weight}. "
+       "Multiplies the learning rate of the example (and sample_weight).", None,
+       choices=("balanced",)),
+)
 LOSSES = _BY_NAME["loss"].choices
 OPTIMIZERS = _BY_NAME["optimizer"].choices
 POOLINGS = _BY_NAME["pooling"].choices
@@ -237,7 +250,7 @@ def describe_presets():
 
 def docstring_table():
     """The numpydoc parameter entries of every setting, for ``train_supervised.__doc__``."""
-    return _docstring_entries(SETTINGS)
+    return _docstring_entries(SETTINGS + RUN_SETTINGS)
 
 
 def _docstring_entries(settings):

@@ -103,8 +103,9 @@ def _compile_chunk_kernel(loss_kind, opt_kind):
     @njit(**SERIAL)
     def train_chunk(inp, inp_state, out, out_state, out_local, out_state_local, out_snapshot,
                     out_state_snapshot, private, indices, offsets, weights, labels, label_offsets,
-                    ntokens, order, start, stop, lr0, tokens_total, hs_paths, hs_codes, hs_offsets,
-                    thread, counters, losses, rng_states, hidden, grad, probs, node_probs):
+                    ntokens, example_weights, order, start, stop, lr0, tokens_total, hs_paths,
+                    hs_codes, hs_offsets, thread, counters, losses, rng_states, hidden, grad, probs,
+                    node_probs):
         """Hogwild SGD over the examples ``order[start:stop]``, as thread ``thread``; returns False
         if the loss stopped being finite (the chunk is then left unfinished), else True.
 
@@ -119,6 +120,9 @@ def _compile_chunk_kernel(loss_kind, opt_kind):
 
         Bags: CSR ``indices``/``offsets`` with pooling ``weights`` (empty: the mean), labels CSR
         ``labels``/``label_offsets``, ``ntokens`` the tokens of each line (for the schedule).
+        ``example_weights`` (float32, one per example, or empty: all 1) multiplies the example's
+        learning rate (:mod:`fastembed.model.weights`); an example of weight 0 is skipped, its
+        tokens still counted by the schedule.
 
         Learning rate: ``lr0 * (1 - tokens / tokens_total)``, fastText's linear decay over the
         tokens of all threads: this thread's own count plus the others' ``counters[:, TOKENS]``,
@@ -145,9 +149,14 @@ def _compile_chunk_kernel(loss_kind, opt_kind):
             l1 = label_offsets[ex + 1]
             if b1 == b0 or l1 == l0:
                 continue
+            lr_ex = np.float32(lr)
+            if example_weights.size > 0:
+                if example_weights[ex] == 0.0:
+                    continue
+                lr_ex = np.float32(lr * example_weights[ex])
             state, rand = splitmix64(state)
             loss = _example_step(inp, out_local, inp_state, out_state_local, indices, weights, b0, b1,
-                                 labels, l0, l1, np.float32(lr), loss_kind, opt_kind, hs_paths,
+                                 labels, l0, l1, lr_ex, loss_kind, opt_kind, hs_paths,
                                  hs_codes, hs_offsets, hidden, grad, probs, node_probs, rand)
             loss_sum += loss
             seen += 1

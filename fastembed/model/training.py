@@ -2,8 +2,9 @@
 
 Worker threads (:mod:`fastembed.model.workers`) run the Numba kernel
 (:func:`fastembed.model.train_step.chunk_kernel`) on chunks of each epoch, never waiting for
-each other; the main thread polls them for progress, Ctrl-C and divergence, and the end of an
-epoch is where (later) validation, callbacks and checkpoints live.
+each other; the main thread polls them for progress (:mod:`fastembed.model.progress`: the bar
+and the callback), Ctrl-C and divergence; the end of an epoch is where validation and early
+stopping (:mod:`fastembed.model.validation`) run.
 """
 
 import inspect
@@ -13,16 +14,19 @@ import time
 import numba
 import numpy as np
 
-from fastembed.errors import TrainingDiverged
+from fastembed.errors import ArgumentError, TrainingDiverged
 from fastembed.model.classifier import Model
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.progress import Progress
 from fastembed.model.rng import init_uniform
 from fastembed.model.train_step import chunk_kernel
-from fastembed.model.workers import Workers, thread_local_arrays
-from fastembed.settings import SETTINGS, TrainArgs, docstring_table
+from fastembed.model.validation import EpochMonitor, Validation, valid_source
+from fastembed.model.weights import NO_WEIGHTS, example_weights
+from fastembed.model.workers import LOSS_SUM, SEEN, Workers, thread_local_arrays
+from fastembed.settings import RUN_SETTINGS, SETTINGS, TrainArgs, docstring_table
 from fastembed.text import build_corpus
+from fastembed.text.memory import training_source
 
 # A worker's chunk: about _CHUNK_WORK multiply-adds of pooling and output layer (a few ms at
 # the ~100 ns per bag row of dim 100 measured on SST-2), so that the Python call per chunk
@@ -35,8 +39,9 @@ _EXAMPLE_OVERHEAD = 100
 _MIN_CHUNKS_PER_THREAD = 4
 
 
-def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
-    """Train a text classifier on a corpus in fastText's supervised format.
+def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbose=1, valid=None,
+                     sample_weight=None, callback=None, **settings):
+    """Train a text classifier on a corpus in fastText's supervised format, or on texts and labels.
 
     Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
     or "fasttext", which trains exactly fastText's supervised model with its defaults.
@@ -46,23 +51,38 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
     input : str, path, bytes or list of str
         The training corpus: a file (plain or ``.gz``), its bytes, or its lines.
         Each line holds ``__label__``-prefixed labels and text.
+    texts, labels : iterables, optional
+        Instead of ``input``: the texts (str: a list, NumPy array, pandas Series...) and one
+        label per text (with or without ``label_prefix``), or a list of labels per text
+        (multi-label). Newlines in a text are read as spaces, label-like tokens in it dropped.
     preset : {"fastembed", "fasttext"}, optional
         Where unset settings come from.
     verbose : int
         0 silent; 1 progress and a summary on stderr.
-    valid : str or path, optional
-        A labelled corpus to report precision at 1 on after training.
+    valid : str, path, bytes, list of lines or (texts, labels), optional
+        A labelled corpus scored after every epoch (P@1, R@1, loss), in
+        ``model.train_stats["history"]``; see ``patience``.
+    sample_weight : array-like of float, optional
+        One non-negative weight per line of ``input`` (skipped lines included) or per text:
+        it multiplies the example's learning rate (0 leaves it out).
+    callback : callable, optional
+        ``callback(progress)`` gets a dict (epoch, epochs, progress, loss, lr, tokens_per_s,
+        elapsed, tokens) at least once a second, and at each epoch's end with
+        ``epoch_end=True``, ``train_loss`` and the validation metrics; returning ``False``
+        stops training and returns the model so far.
     {settings}
 
     Returns
     -------
     Model
     """
+    run = {s.name: settings.pop(s.name, None) for s in RUN_SETTINGS}
     args = TrainArgs.from_preset(preset, **settings)
+    patience = _check_run_settings(run, valid, callback)
     stats = {}
     t_start = time.perf_counter()
     dictionary, corpus = build_corpus(
-        input, label_prefix=args.label_prefix, min_count=args.min_count,
+        training_source(input, texts, labels, args.label_prefix), label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
         bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
     stats["read_s"] = time.perf_counter() - t_start
@@ -76,22 +96,24 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
         idf = smooth_idf(df, corpus.n_lines)
         idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
     weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
+    lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix, sample_weight,
+                                 run["class_weight"])
+    model = Model(args, dictionary, inp, out, idf=idf)  # the tables train in place
+    validation = None if valid is None else Validation(model, valid_source(valid, args.label_prefix))
     stats["init_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose)
-    trainer.run()
+    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose,
+                       example_weights=lr_weights, callback=callback,
+                       monitor=EpochMonitor(validation, patience))
+    stats.update(trainer.run())
     stats["train_s"] = time.perf_counter() - t0
     stats["total_s"] = time.perf_counter() - t_start
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
                  tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
                  labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
-    model = Model(args, dictionary, inp, out, idf=idf, train_stats=stats)
-    if valid is not None:
-        n, p, r = model.test(valid, k=1)
-        stats.update(valid_examples=int(n), valid_precision_at_1=float(p), valid_recall_at_1=float(r))
-        model.train_stats = stats
+    model.train_stats = stats
     return model
 
 
@@ -99,7 +121,22 @@ train_supervised.__doc__ = train_supervised.__doc__.replace(
     "    {settings}", "    " + docstring_table().replace("\n", "\n    "))
 train_supervised.__signature__ = inspect.Signature(
     list(inspect.signature(train_supervised).parameters.values())[:-1]
-    + [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None) for s in SETTINGS])
+    + [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None)
+       for s in SETTINGS + RUN_SETTINGS])
+
+
+def _check_run_settings(run, valid, callback):
+    """Check the RUN_SETTINGS and the run's keywords; returns the patience (0: off)."""
+    for setting in RUN_SETTINGS:
+        value = run[setting.name]
+        if value is not None and not (setting.name == "class_weight" and isinstance(value, dict)):
+            setting.check(value)
+    patience = run["patience"] or 0
+    if patience and valid is None:
+        raise ArgumentError("patience needs valid= (early stopping watches the validation corpus)")
+    if callback is not None and not callable(callback):
+        raise ArgumentError(f"callback must be callable, got {type(callback).__name__}")
+    return patience
 
 
 def _init_tables(args, dictionary):
@@ -142,12 +179,15 @@ def _set_threads(n):
 class _Trainer:
     """Runs the epochs of the classifier: shuffles, hands chunks to the workers, reports."""
 
-    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose):
+    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose, example_weights=NO_WEIGHTS,
+                 callback=None, monitor=None):
         self.args = args
         self.corpus = corpus
         self.inp = inp
         self.out = out
         self.weights = weights
+        self.example_weights = example_weights
+        self.monitor = monitor if monitor is not None else EpochMonitor(None, 0)
         n = self.n_threads = args.n_threads
         self.kernel = chunk_kernel(args.loss, args.optimizer)
         self.hs = tree_arrays(args.loss, dictionary.label_counts)
@@ -175,7 +215,8 @@ class _Trainer:
         self.workers = Workers(n)
         self.epoch_tokens = int(corpus.ntokens.sum())
         self.tokens_total = float(max(self.epoch_tokens * args.epoch, 1))
-        self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1)
+        self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1, callback=callback,
+                                 epochs=args.epoch)
         self.last_loss = float("nan")
 
     def chunk_examples(self):
@@ -195,12 +236,14 @@ class _Trainer:
         lr, total, counters, losses = float(a.lr), self.tokens_total, t.workers.counters, t.workers.losses
 
         def step(thread, start, stop):
+            if t.progress.stopped:  # the callback asked to stop: no chunk after the current ones
+                return False
             return t.kernel(
                 t.inp, t.inp_state, t.out, t.out_state, t.out_local[thread], t.out_state_local[thread],
                 t.out_snapshot[thread], t.out_state_snapshot[thread], t.private, c.indices, c.offsets,
-                t.weights, c.label_indices, c.label_offsets, c.ntokens, order, start, stop, lr, total,
-                paths, codes, offsets, thread, counters, losses, t.rng_states, t.hidden[thread],
-                t.grad[thread], t.probs[thread], t.node_probs)
+                t.weights, c.label_indices, c.label_offsets, c.ntokens, t.example_weights, order,
+                start, stop, lr, total, paths, codes, offsets, thread, counters, losses, t.rng_states,
+                t.hidden[thread], t.grad[thread], t.probs[thread], t.node_probs)
         return step
 
     def _poll(self):
@@ -216,13 +259,43 @@ class _Trainer:
         self.last_loss = avg
 
     def run(self):
+        """Train every epoch (or until early stopping or the callback stop it); returns the
+        run's train_stats entries (:meth:`fastembed.model.validation.EpochMonitor.finish`)."""
         args = self.args
         n = self.corpus.n_lines
         rng = np.random.default_rng(args.seed)
         self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
         chunk = self.chunk_examples()
+        complete = True
         with self.workers:
-            for _ in range(args.epoch):
+            for epoch in range(1, args.epoch + 1):
+                self.progress.epoch = epoch
                 order = rng.permutation(n).astype(np.int64)
-                self.workers.run_epoch(n, chunk, self._step(order), self._poll)
+                seen, loss_sum = self._loss_counters()
+                complete = self.workers.run_epoch(n, chunk, self._step(order), self._poll)
+                if not complete:  # stopped by the callback
+                    break
+                if self._end_epoch(epoch, seen, loss_sum) or self.progress.stopped:
+                    break
         self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)
+        stats = self.monitor.finish((self.inp, self.out), complete)
+        if self.progress.stopped:
+            stats["stopped_by"] = "callback"
+        elif len(self.monitor.history) < args.epoch:
+            stats["stopped_by"] = "patience"
+        return stats
+
+    def _loss_counters(self):
+        """(examples trained on, their summed loss) so far, all threads."""
+        return int(self.workers.counters[:, SEEN].sum()), float(self.workers.losses[:, LOSS_SUM].sum())
+
+    def _end_epoch(self, epoch, seen0, loss_sum0):
+        """History, validation and early stopping after ``epoch``; True to stop training."""
+        seen, loss_sum = self._loss_counters()
+        tokens = self.workers.tokens()
+        lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
+        entry, stop = self.monitor.end_epoch(epoch, (loss_sum - loss_sum0) / max(seen - seen0, 1),
+                                             lr_now, time.perf_counter() - self.progress.start,
+                                             (self.inp, self.out))
+        self.progress.epoch_end(tokens, lr_now, self.last_loss, entry)
+        return stop

@@ -131,6 +131,10 @@ class EncodedCorpus:
     n_skipped : int
         Lines dropped (blank or without a known label); 0 with
         ``keep_unlabelled=True``.
+    kept_lines : int64[n_lines] or None
+        The line of the source each example comes from, when lines were
+        skipped; None when example ``b`` is line ``b`` (nothing skipped).
+        Per-line data (sample weights) follows the examples through it.
     """
 
     indices: np.ndarray
@@ -139,6 +143,7 @@ class EncodedCorpus:
     label_offsets: np.ndarray
     ntokens: np.ndarray
     n_skipped: int = 0
+    kept_lines: np.ndarray | None = None
 
     @property
     def n_lines(self) -> int:
@@ -405,11 +410,13 @@ class Dictionary:
             pool, e_off, wid, is_word, is_eos, self.nwords, self.bucket, self.minn, self.maxn, *row_map
         )
         ehash = e_hash.astype(np.uint32).view(np.int32)
-        ind, off, lab, loff, ntok, nskip = _enc.encode_lines(
+        ind, off, lab, loff, ntok, nskip, kidx = _enc.encode_lines(
             tok, line_end, e_label, label, ehash, rows_off, rows,
             self.nwords, self.bucket, self.word_ngrams, row_map, int(keep_all),
         )  # fmt: skip
-        enc = EncodedCorpus(ind, off, lab, loff, ntok, int(nskip))
+        kept = np.flatnonzero(kidx >= 0) if nskip else None
+        del kidx
+        enc = EncodedCorpus(ind, off, lab, loff, ntok, int(nskip), kept)
         if enc.n_skipped:
             warnings.warn(
                 f"{name}: skipped {enc.n_skipped} of {len(line_end)} lines (blank or without a known label)",

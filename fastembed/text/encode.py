@@ -263,7 +263,8 @@ def encode_lines(tok, line_end, kind, label, ehash, rows_off, rows, nwords, buck
     -------
     indices int32[nnz], offsets int64[n_kept + 1],
     label_indices int32[nl], label_offsets int64[n_kept + 1],
-    ntokens int32[n_kept], n_skipped int
+    ntokens int32[n_kept], n_skipped int,
+    kidx int64[n_lines]  the example each line became, -1 for a dropped line
     """
     kidx, offsets, lab_off, ntokens, maxw = count_lines(tok, line_end, kind, label, rows_off, bucket, word_ngrams, keep_all)
     indices = np.empty(int(offsets[-1]), np.int32)
@@ -278,4 +279,4 @@ def encode_lines(tok, line_end, kind, label, ehash, rows_off, rows, nwords, buck
         fill_lines(tok, line_end, l0, l1, kidx, offsets, lab_off, kind, label, ehash, rows_off, rows,
                    nwords, bucket, word_ngrams, *row_map, indices, lab_idx, hbuf)  # fmt: skip
         _resize(tok, int(line_end[l0 - 1]) if l0 > 0 else 0)
-    return indices, offsets, lab_idx, lab_off, ntokens, nlines - (len(offsets) - 1)
+    return indices, offsets, lab_idx, lab_off, ntokens, nlines - (len(offsets) - 1), kidx
