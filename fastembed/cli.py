@@ -6,6 +6,7 @@ arguments, a missing or malformed corpus, a corrupt model, divergence, Ctrl-C) e
 """
 
 import contextlib
+import functools
 import gzip
 import inspect
 import os
@@ -18,8 +19,8 @@ import click
 
 from fastembed._version import __version__
 from fastembed.errors import FastembedError
-from fastembed.settings import (DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT, PRESETS, SETTINGS,
-                                UNSUPERVISED_SETTINGS, describe_presets)
+from fastembed.settings import (DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT, PRESETS, RUN_SETTINGS,
+                                SETTINGS, UNSUPERVISED_SETTINGS, describe_presets)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -204,8 +205,9 @@ def _with_presets(command):
 @click.option("--preset", type=click.Choice(PRESETS), default="fastembed",
               show_default=True, help="Where unset settings come from (see above).")
 @_settings_options
+@functools.partial(_settings_options, settings=RUN_SETTINGS)
 @click.option("--valid", type=click.Path(dir_okay=False),
-              help="A labelled corpus to report P@1 on after training.")
+              help="A labelled corpus scored after every epoch (P@1, R@1, loss; see --patience).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
 @_max_line_option
 def train(corpus, output, quiet, valid, **params):
@@ -245,10 +247,24 @@ def train(corpus, output, quiet, valid, **params):
         name = "test" if held_out is not None and valid == held_out else "valid"
         lines.append((f"{name} P@1", f"{s['valid_precision_at_1']:.4f} on "
                                      f"{s['valid_examples']:,} examples ({valid})"))
+        lines += _history_lines(s, name)
     lines.append(("model", f"{output} ({os.path.getsize(output) / 1e6:.1f} MB)"))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key:<{width}}  {value}")
+
+
+def _history_lines(stats, name):
+    """The per-epoch validation figures, and where training stopped, as summary lines."""
+    lines = [(f"epoch {e['epoch']}", f"train loss {e['train_loss']:.4f}  {name} loss "
+                                      f"{e['valid_loss']:.4f}  P@1 {e['valid_precision_at_1']:.4f}  "
+                                      f"R@1 {e['valid_recall_at_1']:.4f}")
+             for e in stats["history"]]
+    if "best_epoch" in stats:
+        stopped = " (early stop)" if stats.get("stopped_by") == "patience" else ""
+        lines.append(("best epoch", f"{stats['best_epoch']} of {stats['epochs_trained']}{stopped}: "
+                                    "the model saved"))
+    return lines
 
 
 # -- skipgram / cbow ---------------------------------------------------------------------------

@@ -5,13 +5,12 @@ texts: ``X`` is a sequence of strings, one sample each, so it goes first in a
 :class:`~sklearn.pipeline.Pipeline` or after text-to-text steps such as a
 :class:`~sklearn.preprocessing.FunctionTransformer`.
 
-Training goes through :func:`fastembed.train_supervised` on lines built in memory; every
+Training goes through :func:`fastembed.train_supervised` with ``texts=`` and ``labels=``; every
 fitted model is a plain :class:`fastembed.Model` (``model_``), and a pickle of the estimator
 holds that model's file bytes, never a graph of Python objects.
 """
 
 import os
-import re
 import tempfile
 from itertools import chain
 
@@ -41,8 +40,6 @@ SETTING_NAMES = tuple(s.name for s in SETTINGS)
 # the non-setting keywords of train_supervised that the estimator takes too
 EXTRA_PARAMS = ("preset", "verbose")
 
-# fastText's token separators (space, \t, \n, \v, \f, \r, NUL), as the corpus reader splits
-_SEPARATORS = r"\x00\t-\r "
 _TINY = np.finfo(np.float64).tiny
 
 
@@ -92,10 +89,10 @@ loss, optimizer, pooling, threads, seed, label_prefix
     each label's log-odds ``log p - log(1 - p)`` (for ova exactly its raw score), so
     ``predict`` is ``decision_function > 0``.
 
-    ``sample_weight`` takes non-negative integer weights: a sample of weight w is trained as w
-    copies of its line (scikit-learn's definition of a weight; zero drops the sample), so the
-    cost of a fit grows with the sum of the weights. Fractional weights raise
-    :class:`NotImplementedError`.
+    ``sample_weight`` takes non-negative weights: a sample's weight multiplies its learning
+    rate inside the training kernel (under SGD, the gradient of the weighted loss); zero drops
+    the sample. A weight of w is one step w times as long, not w copies of the sample (which
+    would make w steps), so a fit costs the same whatever the weights.
     """
 
     def __init__(self, *, preset=None, lr=None, dim=None, epoch=None, word_ngrams=None,
@@ -131,7 +128,8 @@ loss, optimizer, pooling, threads, seed, label_prefix
         X : sequence of str
             One text per sample; newlines inside a text are read as spaces.
         y : array-like of shape (n,), a 0/1 array of shape (n, n_classes), or a list of label lists
-        sample_weight : array-like of shape (n,) of non-negative integers, optional
+        sample_weight : array-like of shape (n,) of non-negative numbers, optional
+            Multiplies each sample's learning rate (see :func:`fastembed.train_supervised`).
 
         Returns
         -------
@@ -143,19 +141,18 @@ loss, optimizer, pooling, threads, seed, label_prefix
             raise ValueError("FastembedClassifier requires y to be passed, but the target y is None")
         check_consistent_length(texts, y)
         classes, label_columns, multilabel = _read_targets(y)
-        counts = None if sample_weight is None else _repeat_counts(sample_weight, len(texts))
+        weights = None if sample_weight is None else _sample_weights(sample_weight, len(texts))
         if multilabel:
             if args.loss not in ("auto", "ova"):
                 raise ValueError(f"multi-label y needs loss='ova' (or 'auto'), got loss={args.loss!r}")
             args.loss = "ova"
         else:
-            trained = label_columns if counts is None else label_columns[counts > 0]
+            trained = label_columns if weights is None else label_columns[weights > 0]
             n_trained = np.unique(trained).size
             if n_trained < 2:
                 raise ValueError(f"FastembedClassifier needs samples of at least 2 classes "
                                  f"(with positive weight); got {n_trained} class")
-        lines = _training_lines(texts, label_columns, args.label_prefix, multilabel)
-        self.model_ = _train(lines, counts, args, self.verbose)
+        self.model_ = _train(texts, label_columns, weights, args, self.verbose)
         self.classes_ = classes
         self.multilabel_ = multilabel
         self._label_prefix = args.label_prefix
@@ -320,8 +317,8 @@ def _read_targets(y):
     return classes, columns.reshape(-1), False
 
 
-def _repeat_counts(sample_weight, n):
-    """Validated integer weights, as int64 repeat counts."""
+def _sample_weights(sample_weight, n):
+    """Validated weights, float64."""
     weights = np.asarray(sample_weight, dtype=np.float64)
     if weights.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},), got {weights.shape}")
@@ -330,35 +327,15 @@ def _repeat_counts(sample_weight, n):
     if not (weights > 0).any():
         raise ValueError("sample_weight is zero everywhere: weights must contain at least one "
                          "non-zero number")
-    if (weights != np.round(weights)).any():
-        raise NotImplementedError(
-            "FastembedClassifier takes integer sample weights only (a weight w trains w copies "
-            "of the sample); fractional weights need per-line weights in train_supervised")
-    return weights.astype(np.int64)
+    return weights
 
 
-def _training_lines(texts, label_columns, prefix, multilabel):
-    """fastText lines ``<prefix><column> ... text``; the texts' own label-like tokens removed."""
-    label_token = re.compile(f"(?<![^{_SEPARATORS}]){re.escape(prefix)}[^{_SEPARATORS}]*")
-    texts = [label_token.sub("", text) if prefix in text else text for text in texts]
-    if multilabel:
-        heads = [" ".join(f"{prefix}{c}" for c in columns) for columns in label_columns]
-    else:
-        tokens = [f"{prefix}{c}" for c in range(int(label_columns.max()) + 1)]
-        heads = [tokens[c] for c in label_columns]
-    return [f"{head} {text}" for head, text in zip(heads, texts)]
-
-
-def _train(lines, repeat_counts, args, verbose):
-    """The one call of train_supervised.
-
-    Sample weights are emulated here by repeating each line in place; when train_supervised
-    takes per-line weights, pass them through here instead.
-    """
-    if repeat_counts is not None:
-        lines = [line for line, count in zip(lines, repeat_counts) for _ in range(count)]
+def _train(texts, label_columns, sample_weight, args, verbose):
+    """The one call of train_supervised: label ``c`` is ``<prefix>c``; a sample's weight
+    multiplies its learning rate inside the training kernel."""
     settings = {name: getattr(args, name) for name in SETTING_NAMES}
-    return fastembed.train_supervised(lines, preset=args.preset, verbose=verbose, **settings)
+    return fastembed.train_supervised(texts=texts, labels=label_columns, sample_weight=sample_weight,
+                                      preset=args.preset, verbose=verbose, **settings)
 
 
 # -- the model as bytes ------------------------------------------------------------------------

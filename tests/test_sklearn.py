@@ -214,21 +214,30 @@ def test_rows_whose_probabilities_all_underflow_become_uniform(sms, monkeypatch)
 # -- sample weights --------------------------------------------------------------------------
 
 
-def test_integer_sample_weights_repeat_samples(trec):
-    _, texts, y = trec
-    weights = np.random.default_rng(0).integers(0, 4, size=150)
-    weights[:2] = 1  # keep every class
-    repeated = [t for t, w in zip(texts[:150], weights) for _ in range(w)]
-    est = FastembedClassifier(**SMALL).fit(texts[:150], y[:150], sample_weight=weights.astype(float))
-    reference = FastembedClassifier(**SMALL).fit(repeated, np.repeat(y[:150], weights))
-    np.testing.assert_array_equal(est.predict_proba(texts[150:]), reference.predict_proba(texts[150:]))
+def test_sample_weights_multiply_the_learning_rate(trec):
+    # Under SGD a weight multiplies the step: weights all 0.5 train exactly the model of half
+    # the learning rate (0.5 is a power of two, so both products round alike), and fractional
+    # weights reach train_supervised's sample_weight unchanged (the same lines, same model).
+    lines, texts, y = trec
+    half = FastembedClassifier(**SMALL).fit(texts[:150], y[:150], sample_weight=np.full(150, 0.5))
+    slower = FastembedClassifier(**SMALL, lr=0.3 * 0.5).fit(texts[:150], y[:150])
+    np.testing.assert_array_equal(half.predict_proba(texts[150:]), slower.predict_proba(texts[150:]))
+    weights = np.random.default_rng(0).uniform(0.0, 3.0, size=150)
+    est = FastembedClassifier(**SMALL).fit(texts[:150], y[:150], sample_weight=weights)
+    column = {c: i for i, c in enumerate(est.classes_)}
+    own = [f"__label__{column[label]} {text}" for label, text in zip(y[:150], texts[:150])]
+    reference = fastembed.train_supervised(own, sample_weight=weights, verbose=0, **SMALL)
+    expected = np.array([probs[np.argsort([int(lab[9:]) for lab in labels])]
+                         for labels, probs in reference.predict_lines(texts[150:], k=-1)])
+    np.testing.assert_allclose(est.predict_proba(texts[150:]), expected, rtol=1e-5, atol=1e-7)
+    assert not np.array_equal(est.predict_proba(texts[150:]),
+                              FastembedClassifier(**SMALL).fit(texts[:150], y[:150]).predict_proba(texts[150:]))
     ones = FastembedClassifier(**SMALL).fit(texts[:150], y[:150], sample_weight=[1] * 150)
     unweighted = FastembedClassifier(**SMALL).fit(texts[:150], y[:150])
     np.testing.assert_array_equal(ones.predict_proba(texts[150:]), unweighted.predict_proba(texts[150:]))
 
 
 @pytest.mark.parametrize("weights, error, match", [
-    (np.full(20, 0.5), NotImplementedError, "integer sample weights"),
     (np.zeros(20), ValueError, "zero everywhere"),
     (np.ones(19), ValueError, "shape"),
     (-np.ones(20), ValueError, "non-negative"),
@@ -405,9 +414,9 @@ NOT_APPLICABLE = {
 } | {"check_estimators_partial_fit_n_features": "no partial_fit: the check does nothing"}
 EXPECTED_TO_FAIL = {
     "check_sample_weight_equivalence_on_dense_data":
-        "the check shuffles the weighted samples: SGD visits lines in an order that depends on "
-        "their order, so weights and repetitions train equal models only in the same order "
-        "(test_integer_sample_weights_repeat_samples)",
+        "a weight multiplies an example's SGD step (one step w times as long), which does not "
+        "train the model of w repeated samples (w steps, in another order) "
+        "(test_sample_weights_multiply_the_learning_rate)",
 }
 
 
