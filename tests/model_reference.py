@@ -173,18 +173,20 @@ def new_state(optimizer, table):
 
 
 def train_step(inp, out, rows, weights, labels, target, loss, lr, optimizer="sgd", paths=None,
-               inp_state=None, out_state=None):
+               inp_state=None, out_state=None, sample_weight=1.0):
     """One step on one example, in place on the float64 tables ``inp`` and ``out``.
 
     The gradient reaching the hidden vector is computed with the output layer as it was before
     the step; each row of the bag then moves by its weight times that gradient (every occurrence
     in turn), except the last row of ``inp``, the zero row of unseen n-grams, which never learns.
     ``target`` is the label a softmax or hs step learns (one of ``labels``); ova learns all.
+    ``sample_weight`` multiplies the loss, hence every gradient of the step.
     Returns the hidden vector.
     """
     rows = np.asarray(rows, np.int64)
     h = hidden(inp, rows, weights)
     touched, coef = _output_gradient(out, h, loss, labels, target, paths)
+    coef = sample_weight * coef
     grad_hidden = coef @ out[touched]
     _apply(out, out_state, touched, np.outer(coef, h), lr, optimizer)
     learns = rows != inp.shape[0] - 1

@@ -157,11 +157,12 @@ STEP_SETTINGS = dict(dim=6, lr=0.7, word_ngrams=2, bucket=1000, min_count_ngram=
                      seed=11)
 
 
-def _reference_steps(model, loss, optimizer, pooling, epoch):
+def _reference_steps(model, loss, optimizer, pooling, epoch, sample_weight=1.0, lr_scale=1.0):
     """Every outcome the reference allows: one pair of tables per sequence of step targets.
 
     softmax and hs learn one of the line's labels per step (drawn at random, as fastText
-    does on multi-label lines); ova learns all of them at once.
+    does on multi-label lines); ova learns all of them at once. ``sample_weight`` weighs the
+    loss (the reference's definition of a weight); ``lr_scale`` multiplies every step's rate.
     """
     args = model.args
     data = (STEP_LINE + "\n").encode()
@@ -182,10 +183,38 @@ def _reference_steps(model, loss, optimizer, pooling, epoch):
         inp, out = inp0.astype(np.float64), out0.copy()
         inp_state, out_state = ref.new_state(optimizer, inp), ref.new_state(optimizer, out)
         for k, target in enumerate(sequence):
-            ref.train_step(inp, out, rows, weights, labels, target, loss, args.lr * (1 - k / epoch),
-                           optimizer, paths, inp_state, out_state)
+            ref.train_step(inp, out, rows, weights, labels, target, loss,
+                           lr_scale * args.lr * (1 - k / epoch), optimizer, paths, inp_state,
+                           out_state, sample_weight=sample_weight)
         outcomes.append((sequence, inp, out))
     return inp0, rows, outcomes
+
+
+def _best_outcome(model, outcomes):
+    """(normwise error, target sequence, input table) of the reference outcome nearest ``model``."""
+    errors = [(max(_normwise_error(model.output_matrix, out), _normwise_error(model.input_matrix, inp)),
+               sequence, inp) for sequence, inp, out in outcomes]
+    best = min(errors, key=lambda e: e[0])
+    return best + ([e[:2] for e in errors],)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "rowwise-adagrad"])
+@pytest.mark.parametrize("loss", LOSSES)
+def test_a_weight_2_line_equals_the_numpy_weighted_steps(loss, optimizer):
+    # sample_weight multiplies the example's learning rate in the kernel. Under SGD that is the
+    # gradient of the weighted loss 2 * loss, the reference's own definition of a weight; under
+    # both Adagrads it is documented as a step twice as long (accumulators see the unweighted
+    # gradient), which is what the reference does at twice the rate. A weight-1 run must differ.
+    model = fastembed.train_supervised([STEP_LINE], loss=loss, optimizer=optimizer, pooling="mean",
+                                       epoch=2, verbose=0, sample_weight=[2.0], **STEP_SETTINGS)
+    if optimizer == "sgd":
+        _, _, outcomes = _reference_steps(model, loss, optimizer, "mean", 2, sample_weight=2.0)
+    else:
+        _, _, outcomes = _reference_steps(model, loss, optimizer, "mean", 2, lr_scale=2.0)
+    best, sequence, _, errors = _best_outcome(model, outcomes)
+    assert best < 1e-6, (best, sequence, errors)
+    _, _, unweighted = _reference_steps(model, loss, optimizer, "mean", 2)
+    assert _best_outcome(model, unweighted)[0] > 1e-3
 
 
 @pytest.mark.parametrize("epoch", [1, 2])
@@ -199,10 +228,8 @@ def test_training_steps_equal_the_numpy_steps(loss, optimizer, pooling, epoch):
     assert model.input_matrix.shape[0] - 1 in rows  # the pruned bigrams are in the bag
     assert not model.input_matrix[-1].any()  # ... and their row never learns
     # the tables after the steps: float32 rounding, so a normwise error of about 1e-7
-    errors = [(max(_normwise_error(model.output_matrix, out), _normwise_error(model.input_matrix, inp)),
-               sequence, inp) for sequence, inp, out in outcomes]
-    best, sequence, inp = min(errors, key=lambda e: e[0])
-    assert best < 1e-6, (best, sequence, [e[:2] for e in errors])
+    best, sequence, inp, errors = _best_outcome(model, outcomes)
+    assert best < 1e-6, (best, sequence, errors)
     # how far the rows moved: far smaller than the rows under SGD, hence a looser bound
     assert _normwise_error(model.input_matrix - inp0, inp - inp0) < 1e-3
     if epoch == 1:
