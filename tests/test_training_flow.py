@@ -220,7 +220,7 @@ def test_patience_returns_the_best_epochs_model(trec_train, trec_test):
 
 
 def test_patience_needs_valid(trec_slice):
-    with pytest.raises(ArgumentError, match="patience needs valid"):
+    with pytest.raises(ArgumentError, match="patience needs a validation corpus"):
         fastembed.train_supervised(trec_slice[0], patience=2, **SMALL)
     with pytest.raises(ArgumentError, match="patience must be"):
         fastembed.train_supervised(trec_slice[0], valid=trec_slice[0], patience=-1, **SMALL)
@@ -356,3 +356,42 @@ def test_balanced_class_weight_raises_the_minority_recall_on_sms_spam(seed):
 def test_bad_weights_are_argument_errors(trec_slice, kwargs, match):
     with pytest.raises(ArgumentError, match=match):
         fastembed.train_supervised(trec_slice[0], **kwargs, **SMALL)
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from fastembed.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_prints_the_history_and_saves_the_best_epoch(trec_train, trec_test, tmp_path):
+    out = tmp_path / "m.fe"
+    settings = ["--epoch", 20, "--dim", 20, "--lr", 1.0, "--bucket", 50_000, "--threads", 1,
+                "--seed", 5]
+    result = _cli("train", trec_train, "--valid", trec_test, "--patience", 2, "-o", out, *settings)
+    assert result.exit_code == 0, result.output
+    api = fastembed.train_supervised(str(trec_train), valid=str(trec_test), patience=2, verbose=0,
+                                     dim=20, epoch=20, lr=1.0, bucket=50_000, threads=1, seed=5)
+    stats = api.train_stats
+    epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == stats["epochs_trained"] < 20
+    for line, entry in zip(epoch_lines, stats["history"]):
+        assert f"P@1 {entry['valid_precision_at_1']:.4f}" in line
+        assert f"valid loss {entry['valid_loss']:.4f}" in line
+    assert f"best epoch  {stats['best_epoch']} of {stats['epochs_trained']} (early stop)" in result.stdout
+    saved = fastembed.load_model(out)
+    np.testing.assert_array_equal(saved.output_matrix, api.output_matrix)
+
+
+def test_cli_patience_without_valid_is_one_error_line(trec_train, tmp_path):
+    result = _cli("train", trec_train, "--patience", 2, "-o", tmp_path / "m.fe", "--epoch", 1)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == ("fastembed: error: patience needs a validation corpus "
+                                     "(valid=, --valid): early stopping watches it")
+    bad = _cli("train", trec_train, "--class-weight", "heavy", "-o", tmp_path / "m.fe")
+    assert bad.exit_code == 2 and "'heavy' is not 'balanced'" in bad.stderr

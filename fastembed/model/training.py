@@ -133,7 +133,8 @@ def _check_run_settings(run, valid, callback):
             setting.check(value)
     patience = run["patience"] or 0
     if patience and valid is None:
-        raise ArgumentError("patience needs valid= (early stopping watches the validation corpus)")
+        raise ArgumentError(
+            "patience needs a validation corpus (valid=, --valid): early stopping watches it")
     if callback is not None and not callable(callback):
         raise ArgumentError(f"callback must be callable, got {type(callback).__name__}")
     return patience
