@@ -16,6 +16,7 @@ import numpy as np
 
 from fastembed.errors import ArgumentError, TrainingDiverged
 from fastembed.model.classifier import Model
+from fastembed.model.heap import release_free_memory
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.progress import Progress
@@ -79,11 +80,12 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     run = {s.name: settings.pop(s.name, None) for s in RUN_SETTINGS}
     args = TrainArgs.from_preset(preset, **settings)
     patience = _check_run_settings(run, valid, callback)
+    release_free_memory()  # what earlier work left in the C heap (see fastembed.model.heap)
     stats = {}
     t_start = time.perf_counter()
     dictionary, corpus = build_corpus(
-        training_source(input, texts, labels, args.label_prefix), label_prefix=args.label_prefix, min_count=args.min_count,
-        min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
+        training_source(input, texts, labels, args.label_prefix), label_prefix=args.label_prefix,
+        min_count=args.min_count, min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
         bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
     stats["read_s"] = time.perf_counter() - t_start
     args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
@@ -114,6 +116,8 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
                  labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
     model.train_stats = stats
+    del trainer, validation
+    release_free_memory()
     return model
 
 
