@@ -111,6 +111,7 @@ def test_newlines_and_label_tokens_inside_a_text_change_nothing(trec_slice, trec
     (dict(texts=["a b", 3], labels=["x", "y"]), r"texts\[1\] must be a str"),
     (dict(texts="a b", labels=["x"]), "not a single string"),
     (dict(texts=["a b"]), "go together"),
+    (dict(texts=["a b", "c"], labels=np.eye(2, dtype=int)), "one-dimensional"),
     (dict(input=["__label__x a"], texts=["a b"], labels=["x"]), "not both"),
     (dict(), "give a training corpus"),
 ])

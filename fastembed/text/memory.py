@@ -80,6 +80,9 @@ def corpus_bytes(texts, labels, prefix, name="texts"):
     if isinstance(texts, (str, bytes)) or isinstance(labels, (str, bytes)):
         raise ArgumentError(f"{name}: texts and labels must be sequences (one item per sample), "
                             "not a single string")
+    if getattr(labels, "ndim", 1) != 1:
+        raise ArgumentError(f"{name}: labels must be one-dimensional (a label or a list of labels "
+                            f"per text), got an array of shape {labels.shape}")
     texts = strip_label_tokens(list(texts), prefix)
     labels = list(labels)
     if len(texts) != len(labels):
