@@ -16,7 +16,7 @@ import numpy as np
 
 from fastembed.errors import ArgumentError, TrainingDiverged
 from fastembed.model.classifier import Model
-from fastembed.model.heap import release_free_memory
+from fastembed.model.heap import limit_heap_retention, release_free_memory
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.progress import Progress
@@ -80,7 +80,8 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     run = {s.name: settings.pop(s.name, None) for s in RUN_SETTINGS}
     args = TrainArgs.from_preset(preset, **settings)
     patience = _check_run_settings(run, valid, callback)
-    release_free_memory()  # what earlier work left in the C heap (see fastembed.model.heap)
+    limit_heap_retention()  # trainings in turn keep the peak of the largest (fastembed.model.heap)
+    release_free_memory()
     stats = {}
     t_start = time.perf_counter()
     dictionary, corpus = build_corpus(
