@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import DEFAULT_DATA_DIR  # noqa: E402
+from bench_common import DEFAULT_DATA_DIR
 
 GRID = [dict(dim=dim, word_ngrams=ngrams, loss=loss)
         for dim in (50, 100) for ngrams in (1, 2) for loss in ("softmax", "ova", "hs")]

@@ -319,7 +319,7 @@ def test_weight_0_on_every_line_of_a_label_means_it_is_never_predicted(trec_trai
 
 def test_balanced_class_weight_is_scikit_learns(trec_slice):
     sklearn_weights = pytest.importorskip("sklearn.utils.class_weight")
-    lines, texts, labels = trec_slice
+    lines, _, labels = trec_slice
     classes = np.unique(labels)
     per_class = sklearn_weights.compute_class_weight("balanced", classes=classes, y=np.array(labels))
     weights = per_class[np.searchsorted(classes, labels)]

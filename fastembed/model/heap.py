@@ -34,10 +34,10 @@ def _glibc():
         return None
     try:
         libc = ctypes.CDLL(name)
-        libc.malloc_trim, libc.mallopt  # glibc's; other C libraries lack them
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    return libc
+    has_both = hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt")  # glibc's; others lack them
+    return libc if has_both else None
 
 
 _LIBC = _glibc()

@@ -108,7 +108,7 @@ class ProgressBar:
     def __call__(self, info, final=False):
         now = time.perf_counter()
         if not final and now - self._last < self.interval:
-            return None
+            return
         self._last = now
         frac = info["progress"]
         elapsed = info["elapsed"]
@@ -126,7 +126,6 @@ class ProgressBar:
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
-        return None
 
 
 def _hms(seconds):
