@@ -39,8 +39,8 @@ def _step(loss, optimizer, inp, out, bag, labels, lr, weights=None):
     probs = np.zeros(0 if loss == "hs" else out.shape[0], np.float32)
     finite = chunk_kernel(loss, optimizer)(
         inp, inp_state, out, out_state, out, out_state, out, out_state, False, indices, offsets, w,
-        label_indices, label_offsets, np.array([indices.size], np.int32), np.zeros(1, np.int64),
-        0, 1, float(lr), 1e12, *hs, 0,
+        label_indices, label_offsets, np.array([indices.size], np.int32), np.zeros(0, np.float32),
+        np.zeros(1, np.int64), 0, 1, float(lr), 1e12, *hs, 0,
         workers.counters, workers.losses, np.zeros(1, np.uint64), np.zeros(dim, np.float32),
         np.zeros(dim, np.float32), probs, np.zeros(0, np.float32))
     assert finite and workers.counters[0, 1] == 1 and workers.tokens() == indices.size
