@@ -92,8 +92,9 @@ def build_training_corpus(input, args):
 def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None):
     """Train a :class:`Model` on a corpus built by :func:`build_training_corpus`.
 
-    ``args.loss`` "auto" is settled here. ``check()``, if given, runs with every progress poll
-    (a few times a second) and may raise to end the training (autotune's time limit does).
+    ``args.loss`` "auto" is settled here. ``check()``, if given, runs once the tables are made
+    and with every progress poll (ten times a second), and may raise to end the training
+    (autotune's time limit does).
     """
     stats = {}
     args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
@@ -106,6 +107,8 @@ def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None):
         idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
     weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
     stats["init_s"] = time.perf_counter() - t0
+    if check is not None:
+        check()  # making the tables of a large model takes seconds: before the threads start
 
     t0 = time.perf_counter()
     trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose, check=check)
