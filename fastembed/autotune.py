@@ -342,8 +342,8 @@ class _Standings:
     def add(self, record, model):
         if record["status"] != "ok":
             return
-        group = self.groups.setdefault(_settings_key(record["settings"]), [])
         best_mean = self.best_score()
+        group = self.groups.setdefault(_settings_key(record["settings"]), [])
         group.append(record)
         self.models[record["trial"]] = model
         if len(group) == 1 and (best_mean is None or record["score"] > best_mean):
