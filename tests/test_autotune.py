@@ -241,6 +241,7 @@ def test_cli_shows_progress_and_the_best_setting(corpus, tmp_path):
 
 
 @slow_without_jit
+@pytest.mark.filterwarnings("ignore:.*skipped .* lines")  # validation lines whose labels training never saw
 def test_a_multi_label_corpus_is_searched_with_ova_only(tmp_path):
     import gzip
 
