@@ -144,6 +144,7 @@ def autotune(input, validation, *, duration=None, metric=None, preset=None, verb
             record["status"] = "diverged"
         record["seconds"] = time.perf_counter() - t0
         record["settings"] = _searched(args, space)  # loss "auto" is settled by now
+        space.tried(record["settings"])
         trials.append(record)
         standings.add(record, model)
         model = None  # a worse trial's tables are freed before the next one is allocated

@@ -88,6 +88,10 @@ class Space:
         self.seen.add(self._key(values))
         return self._settings(values)
 
+    def tried(self, settings):
+        """Note a finished trial's searched settings (its loss settled), so that no draw repeats them."""
+        self.seen.add(self._key(self._values(TrainArgs.from_preset(self.preset, **{**self.fixed, **settings}))))
+
     def draw(self, rng, best, progress):
         """The next trial's settings: a perturbation of ``best`` (settings dict), or a random draw.
 

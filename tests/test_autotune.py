@@ -257,6 +257,8 @@ def test_a_multi_label_corpus_is_searched_with_ova_only(tmp_path):
     trials = model.train_stats["autotune"]["trials"]
     assert len(trials) >= 2 and {t["settings"]["loss"] for t in trials} == {"ova"}
     assert model.args.loss == "ova"
+    new = [tuple(sorted(t["settings"].items())) for t in trials if t["repeat_of"] is None]
+    assert len(new) == len(set(new))  # the first trial's "auto" loss, settled, is not drawn again
     rows = parse(valid)  # micro-F1 of the top label, recomputed
     known = set(model.labels)
     predicted = [labels[0] for labels, _ in model.predict([text for _, text in rows], k=1)]
