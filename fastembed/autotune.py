@@ -1,7 +1,7 @@
 """Autotune: search the training settings on a validation corpus, within a time budget.
 
 As fastText's autotune, :func:`autotune` trains trial after trial on the training corpus and
-scores each on the validation corpus; it returns the best trial's model. The settings the
+scores each on the validation corpus; it returns the best setting's model. The settings the
 caller gives stay fixed; the others are searched (:mod:`fastembed.autotune_space`).
 
 The budget is wall time for everything (reading, building the dictionaries, training,

@@ -264,7 +264,7 @@ MAX_AUTOTUNE_DURATION = 7 * 24 * 3600.0
 
 AUTOTUNE_SETTINGS = (
     _s("autotune_validation", str, "A labelled corpus (a file; in Python also (texts, labels)) to "
-       "search the settings on: the settings not given are searched, and the best trial's model "
+       "search the settings on: the settings not given are searched, and the best setting's model "
        "is returned.", None),
     _s("autotune_duration", float, "Seconds the search may take in all (needs "
        "autotune_validation).", 300.0, low=0.0, low_open=True, high=MAX_AUTOTUNE_DURATION),
