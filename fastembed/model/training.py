@@ -21,7 +21,7 @@ from fastembed.model.progress import Progress
 from fastembed.model.rng import init_uniform
 from fastembed.model.train_step import chunk_kernel
 from fastembed.model.workers import Workers, thread_local_arrays
-from fastembed.settings import SETTINGS, TrainArgs, docstring_table
+from fastembed.settings import SETTINGS, TrainArgs, autotune_docstring_table, docstring_table
 from fastembed.text import build_corpus
 
 # A worker's chunk: about _CHUNK_WORK multiply-adds of pooling and output layer (a few ms at
@@ -35,11 +35,14 @@ _EXAMPLE_OVERHEAD = 100
 _MIN_CHUNKS_PER_THREAD = 4
 
 
-def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
+def train_supervised(input, *, preset=None, verbose=1, valid=None, autotune_validation=None,
+                     autotune_duration=None, autotune_metric=None, **settings):
     """Train a text classifier on a corpus in fastText's supervised format.
 
     Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
-    or "fasttext", which trains exactly fastText's supervised model with its defaults.
+    or "fasttext", which trains exactly fastText's supervised model with its defaults. With
+    ``autotune_validation``, the settings left out are searched instead
+    (:func:`fastembed.autotune.autotune`).
 
     Parameters
     ----------
@@ -52,22 +55,49 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
         0 silent; 1 progress and a summary on stderr.
     valid : str or path, optional
         A labelled corpus to report precision at 1 on after training.
+    {autotune}
     {settings}
 
     Returns
     -------
     Model
     """
-    args = TrainArgs.from_preset(preset, **settings)
-    stats = {}
-    t_start = time.perf_counter()
-    dictionary, corpus = build_corpus(
+    if autotune_validation is not None or autotune_duration is not None or autotune_metric is not None:
+        from fastembed.autotune import autotune
+
+        model = autotune(input, autotune_validation, duration=autotune_duration, metric=autotune_metric,
+                         preset=preset, verbose=verbose, **settings)
+    else:
+        args = TrainArgs.from_preset(preset, **settings)
+        t_start = time.perf_counter()
+        dictionary, corpus = build_training_corpus(input, args)
+        read_s = time.perf_counter() - t_start
+        model = train_on_corpus(args, dictionary, corpus, verbose=verbose)
+        model.train_stats.update(read_s=read_s, total_s=time.perf_counter() - t_start)
+    if valid is not None:
+        n, p, r = model.test(valid, k=1)
+        model.train_stats.update(valid_examples=int(n), valid_precision_at_1=float(p),
+                                 valid_recall_at_1=float(r))
+    return model
+
+
+def build_training_corpus(input, args):
+    """The dictionary and the encoded bags of a training corpus under ``args``."""
+    return build_corpus(
         input, label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
         bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
-    stats["read_s"] = time.perf_counter() - t_start
-    args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
 
+
+def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None):
+    """Train a :class:`Model` on a corpus built by :func:`build_training_corpus`.
+
+    ``args.loss`` "auto" is settled here. ``check()``, if given, runs once the tables are made
+    and with every progress poll (ten times a second), and may raise to end the training
+    (autotune's time limit does).
+    """
+    stats = {}
+    args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
     t0 = time.perf_counter()
     inp, out = _init_tables(args, dictionary)
     idf = None
@@ -77,26 +107,23 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
         idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
     weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
     stats["init_s"] = time.perf_counter() - t0
+    if check is not None:
+        check()  # making the tables of a large model takes seconds: before the threads start
 
     t0 = time.perf_counter()
-    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose)
+    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose, check=check)
     trainer.run()
     stats["train_s"] = time.perf_counter() - t0
-    stats["total_s"] = time.perf_counter() - t_start
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
                  tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
                  labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
-    model = Model(args, dictionary, inp, out, idf=idf, train_stats=stats)
-    if valid is not None:
-        n, p, r = model.test(valid, k=1)
-        stats.update(valid_examples=int(n), valid_precision_at_1=float(p), valid_recall_at_1=float(r))
-        model.train_stats = stats
-    return model
+    return Model(args, dictionary, inp, out, idf=idf, train_stats=stats)
 
 
 train_supervised.__doc__ = train_supervised.__doc__.replace(
-    "    {settings}", "    " + docstring_table().replace("\n", "\n    "))
+    "    {settings}", "    " + docstring_table().replace("\n", "\n    ")).replace(
+    "    {autotune}", "    " + autotune_docstring_table().replace("\n", "\n    "))
 train_supervised.__signature__ = inspect.Signature(
     list(inspect.signature(train_supervised).parameters.values())[:-1]
     + [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None) for s in SETTINGS])
@@ -142,8 +169,9 @@ def _set_threads(n):
 class _Trainer:
     """Runs the epochs of the classifier: shuffles, hands chunks to the workers, reports."""
 
-    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose):
+    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose, check=None):
         self.args = args
+        self.check = check
         self.corpus = corpus
         self.inp = inp
         self.out = out
@@ -214,6 +242,8 @@ class _Trainer:
         lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
         self.progress.update(tokens, lr_now, avg)
         self.last_loss = avg
+        if self.check is not None:
+            self.check()
 
     def run(self):
         args = self.args
