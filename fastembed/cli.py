@@ -19,8 +19,8 @@ import click
 
 from fastembed._version import __version__
 from fastembed.errors import FastembedError
-from fastembed.settings import (DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT, PRESETS, RUN_SETTINGS,
-                                SETTINGS, UNSUPERVISED_SETTINGS, describe_presets)
+from fastembed.settings import (AUTOTUNE_SETTINGS, DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT, PRESETS,
+                                RUN_SETTINGS, SETTINGS, UNSUPERVISED_SETTINGS, describe_presets)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -208,6 +208,7 @@ def _with_presets(command):
 @functools.partial(_settings_options, settings=RUN_SETTINGS)
 @click.option("--valid", type=click.Path(dir_okay=False),
               help="A labelled corpus scored after every epoch (P@1, R@1, loss; see --patience).")
+@lambda command: _settings_options(command, AUTOTUNE_SETTINGS)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
 @_max_line_option
 def train(corpus, output, quiet, valid, **params):
@@ -227,7 +228,7 @@ def train(corpus, output, quiet, valid, **params):
             click.echo(f"Training on the bundled corpus {corpus}", err=True)
     if valid is None and held_out is not None:
         valid = held_out
-    _refuse_overwriting_inputs(output, corpus, valid)
+    _refuse_overwriting_inputs(output, corpus, valid, params["autotune_validation"])
     t0 = time.perf_counter()
     model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
     model.save(output)
@@ -243,6 +244,12 @@ def train(corpus, output, quiet, valid, **params):
                  f"train {s['train_s']:.2f} s, {s['threads']} threads)"),
         ("final loss", f"{s['final_loss']:.4f}"),
     ]
+    if "autotune" in s:
+        a = s["autotune"]
+        best = " ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in a["best_settings"].items())
+        lines.append(("autotune", f"{a['metric']} {a['best_score']:.4f} (trial {a['best_trial']} of "
+                                  f"{len(a['trials'])}): {best}"))
     if "valid_examples" in s:
         name = "test" if held_out is not None and valid == held_out else "valid"
         lines.append((f"{name} P@1", f"{s['valid_precision_at_1']:.4f} on "

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from fastembed.errors import ArgumentError
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "RUN_SETTINGS", "SETTINGS", "UNSUPERVISED_SETTINGS", "Setting", "TrainArgs",
-           "UnsupervisedArgs", "describe_presets", "docstring_table", "unsupervised_docstring_table"]
+__all__ = ["AUTOTUNE_SETTINGS", "DEFAULT_PRESET", "PRESETS", "RUN_SETTINGS", "SETTINGS",
+           "UNSUPERVISED_SETTINGS", "Setting", "TrainArgs", "UnsupervisedArgs", "autotune_docstring_table",
+           "check_autotune_metric", "describe_presets", "docstring_table", "unsupervised_docstring_table"]
 
 PRESETS = ("fastembed", "fasttext")
 DEFAULT_PRESET = "fastembed"
@@ -265,6 +266,40 @@ def _docstring_entries(settings):
         bounds = f" Range: {s.range_text()}." if s.low is not None or s.high is not None else ""
         lines.append(f"    {s.help}{bounds} Default ({default}).")
     return "\n".join(lines)
+
+
+# -- autotune (train_supervised's search of settings) ---------------------------------------
+# Not settings of a model (a model file stores none of them): how train_supervised searches the
+# settings left out, as fastText's autotune. The ``fastembed train`` options come from here.
+
+AUTOTUNE_METRICS = ("precision@1", "f1", "f1:LABEL")
+MAX_AUTOTUNE_DURATION = 7 * 24 * 3600.0
+
+AUTOTUNE_SETTINGS = (
+    _s("autotune_validation", str, "A labelled corpus (a file; in Python also (texts, labels)) to "
+       "search the settings on: the settings not given are searched, and the best setting's model "
+       "is returned.", None),
+    _s("autotune_duration", float, "Seconds the search may take in all (needs "
+       "autotune_validation).", 300.0, low=0.0, low_open=True, high=MAX_AUTOTUNE_DURATION),
+    _s("autotune_metric", str, "What the search maximises on the validation corpus: precision@1, "
+       "f1 (micro-F1 of the top label) or f1:LABEL (that label's F1).", "precision@1"),
+)
+
+
+def check_autotune_metric(metric):
+    """``metric`` split into (kind, label or None); ArgumentError unless it is one of AUTOTUNE_METRICS."""
+    if not isinstance(metric, str):
+        raise ArgumentError(f"autotune_metric must be a string, got {metric!r}")
+    if metric in ("precision@1", "f1"):
+        return metric, None
+    if metric.startswith("f1:") and len(metric) > 3 and not any(c.isspace() for c in metric):
+        return "f1", metric[3:]
+    raise ArgumentError(f"autotune_metric must be one of {', '.join(AUTOTUNE_METRICS)}; got {metric!r}")
+
+
+def autotune_docstring_table():
+    """The numpydoc parameter entries of the autotune arguments."""
+    return _docstring_entries(AUTOTUNE_SETTINGS)
 
 
 # -- word vectors (train_unsupervised) ---------------------------------------------------------

@@ -207,6 +207,28 @@ def prepare_dataset(data_dir: str | os.PathLike, name: str, work_dir: str | os.P
                    tokens, len(label_set), multilabel, note)
 
 
+def hold_out(train: str, fraction: float, seed: int, work_dir: str | os.PathLike) -> tuple[str, str]:
+    """Split a training file into (rest, held out): ``fraction`` of its lines, drawn at random.
+
+    The autotune configuration trains on the rest and tunes on the held-out lines. The draw is
+    a seeded shuffle of the line numbers, so every system sees the same two files; both keep
+    the lines in their original order.
+    """
+    import random
+
+    with open(train, encoding="utf-8") as f:
+        lines = f.readlines()
+    order = list(range(len(lines)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:round(len(lines) * fraction)])
+    stem = Path(work_dir) / Path(train).stem
+    paths = (f"{stem}.rest.txt", f"{stem}.heldout.txt")
+    with open(paths[0], "w", encoding="utf-8") as rest, open(paths[1], "w", encoding="utf-8") as out:
+        for i, line in enumerate(lines):
+            (out if i in held else rest).write(line)
+    return paths
+
+
 # ------------------------------------------------------------------------ metrics
 
 def ranking_metrics(gold: list[set], top1: list, predicted: list[set] | None = None) -> dict:

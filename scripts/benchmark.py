@@ -40,6 +40,14 @@ Configurations
     ``convert s``; on multi-label data trained on each line's first label) and
     (unless ``--no-compat``) fastembed ``preset="fasttext"`` with fastText's
     defaults.
+``autotune`` (not run unless named in ``--configs``)
+    10% of the training set (a seeded random draw) is held out for validation:
+    fastembed's autotune and fastText's, each given the held-out file and
+    :data:`AUTOTUNE_DURATION` seconds, train on the other 90%; fastembed's
+    defaults and tf-idf(1,2) + LinearSVC train on the whole training set. On
+    multi-label data fastText gets ``loss="ova"`` (fastembed's search keeps to
+    it by itself). fastText's autotune runs with ``MALLOC_PERTURB_=255``. The
+    JIT warm-up of a fastembed autotune row is a 5-second search.
 ``latency`` (not run unless named in ``--configs``)
     fastembed and fastText, dim 100 with word bigrams: single-line prediction
     latency after training and after reloading, batch throughput, and whole
@@ -82,6 +90,7 @@ from bench_common import (  # noqa: E402
     REPO_ROOT,
     fmt_num,
     fmt_ratio,
+    hold_out,
     machine_info,
     prepare_dataset,
     run_child,
@@ -94,7 +103,10 @@ EXIT_SKIPPED = 3  # a worker's exit status when its system is not available
 PAPER = {"dim": 10, "word_ngrams": 2, "lr": 0.25, "epoch": 5, "bucket": 2_000_000}
 FT_DEFAULTS = {"dim": 100, "lr": 0.1, "epoch": 5, "word_ngrams": 1}
 VW_OPTIONS = "--loss_function logistic --ngram 2 -b 24 --passes 5 --holdout_off"
-CONFIGS = ("paper", "ft-defaults", "defaults", "latency")
+AUTOTUNE_DURATION = 60
+AUTOTUNE_HOLDOUT = 0.1
+AUTOTUNE_WARMUP_DURATION = 5
+CONFIGS = ("paper", "ft-defaults", "defaults", "autotune", "latency")
 DEFAULT_CONFIGS = ("paper", "ft-defaults", "defaults")
 
 SYSTEMS = {
@@ -183,14 +195,21 @@ class Entry:
         A key of :data:`SYSTEMS`.
     params : dict
         Keyword arguments of the system's trainer.
+    train : str or None
+        The training file; None: the dataset's whole training set.
+    env : dict
+        Environment variables of the worker beyond the runner's.
     """
 
     label: str
     system: str
     params: dict = field(default_factory=dict)
+    train: str | None = None
+    env: dict = field(default_factory=dict)
 
 
-def plan(config: str, multilabel: bool, args: argparse.Namespace) -> list[Entry]:
+def plan(config: str, multilabel: bool, args: argparse.Namespace,
+         split: tuple[str, str] | None = None) -> list[Entry]:
     """The rows of one (dataset, configuration) table, in run order.
 
     Parameters
@@ -202,6 +221,9 @@ def plan(config: str, multilabel: bool, args: argparse.Namespace) -> list[Entry]
         ``paper`` and ``ft-defaults``).
     args : argparse.Namespace
         Command-line options (``torch_batch``, ``torch_lr_scale``, ``compat``).
+    split : (str, str), optional
+        The ``autotune`` configuration's files: the training set without the held-out part,
+        and the held-out part (:func:`bench_common.hold_out`).
 
     Returns
     -------
@@ -213,6 +235,15 @@ def plan(config: str, multilabel: bool, args: argparse.Namespace) -> list[Entry]
                 Entry("fastText", "fasttext", params),
                 Entry(f"PyTorch (batch {args.torch_batch})", "torch",
                       {**params, "batch": args.torch_batch, "lr_scale": args.torch_lr_scale})]
+    if config == "autotune":
+        rest, heldout = split
+        at = f"autotune {AUTOTUNE_DURATION} s"
+        return [Entry(f"fastembed {at}", "fastembed",
+                      {"autotune_validation": heldout, "autotune_duration": AUTOTUNE_DURATION}, train=rest),
+                Entry(f"fastText {at}", "fasttext",
+                      {"autotuneValidationFile": heldout, "autotuneDuration": AUTOTUNE_DURATION,
+                       **({"loss": "ova"} if multilabel else {})}, train=rest, env={"MALLOC_PERTURB_": "255"}),
+                Entry("fastembed", "fastembed"), Entry("sklearn LinearSVC", "sklearn-svc")]
     entries = [Entry("fastembed", "fastembed"), Entry("fastText", "fasttext")]
     if args.compat:
         entries.append(Entry("fastembed preset=fasttext (fastText defaults)", "fastembed",
@@ -240,15 +271,16 @@ class Runner:
         run_dir.mkdir()
         return run_dir
 
-    def spawn(self, spec: dict, timeout: float, timed: bool = True) -> tuple[dict, object]:
+    def spawn(self, spec: dict, timeout: float, timed: bool = True, env: dict | None = None) -> tuple[dict, object]:
         """Run one worker; return its parsed JSON (or {}) and the ChildResult.
 
-        ``timed=False`` (the import probes): never beside the busy core.
+        ``timed=False`` (the import probes): never beside the busy core. ``env``: variables
+        added to the runner's environment.
         """
         run_dir = self._run_dir()
         spec = {**spec, "model_path": str(run_dir / "model")}
         child = run_child([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
-                          self.env, timeout, run_dir, busy_core=timed and self.args.busy_core)
+                          {**self.env, **(env or {})}, timeout, run_dir, busy_core=timed and self.args.busy_core)
         lines = [ln for ln in child.stdout.splitlines() if ln.startswith("{")]
         try:
             payload = json.loads(lines[-1]) if lines else {}
@@ -306,10 +338,13 @@ class Runner:
 
     def run(self, entry: Entry, ds, config: str, rep: int, warmup: bool = False) -> dict:
         """Run one entry once; return its record (status ok / failed / skipped)."""
-        spec = {"system": entry.system, "train": ds.train, "test": ds.test, "params": entry.params,
-                "threads": self.args.threads, "seed": self.args.seed + max(rep, 0),
-                "multilabel": ds.multilabel}
-        payload, child = self.spawn(spec, self.args.timeout)
+        params = entry.params
+        if warmup and "autotune_duration" in params:  # compiles the kernels without a whole search
+            params = {**params, "autotune_duration": AUTOTUNE_WARMUP_DURATION}
+        spec = {"system": entry.system, "train": entry.train or ds.train,
+                "test": ds.test, "params": params, "threads": self.args.threads,
+                "seed": self.args.seed + max(rep, 0), "multilabel": ds.multilabel}
+        payload, child = self.spawn(spec, self.args.timeout, env=entry.env)
         return self.record(child, payload, "metrics", dataset=ds.name, config=config, label=entry.label,
                            system=entry.system, params=entry.params, rep=rep, warmup=warmup)
 
@@ -604,6 +639,7 @@ def main(argv: list[str]) -> int:
             meta["datasets"][name] = vars(ds) | {"train": None, "test": None}
             if ds.note:
                 meta["notes"].append(f"{name}: {ds.note}")
+            split = None
             for config in args.configs:
                 if config == "latency":
                     if not latency_systems:
@@ -611,15 +647,17 @@ def main(argv: list[str]) -> int:
                     bench_latency.run_latency_block(runner, ds, latency_systems, args, runs, save, log)
                     tables.append(bench_latency.render_latency_table(ds, runs, args.busy_core))
                 else:
-                    entries = [e for e in plan(config, ds.multilabel, args) if e.system in available]
+                    if config == "autotune":
+                        split = hold_out(ds.train, AUTOTUNE_HOLDOUT, args.seed, scratch)
+                    entries = [e for e in plan(config, ds.multilabel, args, split) if e.system in available]
                     if not entries:
                         continue
                     run_block(runner, ds, config, entries, args, runs, save)
                     tables.append(render_table(ds, config, entries, runs, args.busy_core))
                 print(tables[-1], flush=True)
                 save()
-            for split in (ds.train, ds.test):
-                os.unlink(split)
+            for path in (ds.train, ds.test, *(split or ())):
+                os.unlink(path)
         if "latency" in args.configs and latency_systems:
             bench_latency.run_bundled_block(runner, latency_systems, args, runs, save, log)
             tables.append(bench_latency.render_bundled_table(runs, args.busy_core))

@@ -25,7 +25,7 @@ from fastembed.model.train_step import chunk_kernel
 from fastembed.model.validation import EpochMonitor, Validation, valid_source
 from fastembed.model.weights import NO_WEIGHTS, example_weights
 from fastembed.model.workers import LOSS_SUM, SEEN, Workers, thread_local_arrays
-from fastembed.settings import RUN_SETTINGS, SETTINGS, TrainArgs, docstring_table
+from fastembed.settings import RUN_SETTINGS, SETTINGS, TrainArgs, autotune_docstring_table, docstring_table
 from fastembed.text import build_corpus
 from fastembed.text.memory import training_source
 
@@ -41,11 +41,14 @@ _MIN_CHUNKS_PER_THREAD = 4
 
 
 def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbose=1, valid=None,
-                     sample_weight=None, callback=None, **settings):
+                     sample_weight=None, callback=None, autotune_validation=None,
+                     autotune_duration=None, autotune_metric=None, **settings):
     """Train a text classifier on a corpus in fastText's supervised format, or on texts and labels.
 
     Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
-    or "fasttext", which trains exactly fastText's supervised model with its defaults.
+    or "fasttext", which trains exactly fastText's supervised model with its defaults. With
+    ``autotune_validation``, the settings left out are searched instead
+    (:func:`fastembed.autotune.autotune`).
 
     Parameters
     ----------
@@ -71,6 +74,7 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
         elapsed, tokens) at least once a second, and at each epoch's end with
         ``epoch_end=True``, ``train_loss`` and the validation metrics; returning ``False``
         stops training and returns the model so far.
+    {autotune}
     {settings}
 
     Returns
@@ -78,19 +82,55 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     Model
     """
     run = {s.name: settings.pop(s.name, None) for s in RUN_SETTINGS}
-    args = TrainArgs.from_preset(preset, **settings)
-    patience = _check_run_settings(run, valid, callback)
     limit_heap_retention()  # trainings in turn keep the peak of the largest (fastembed.model.heap)
     release_free_memory()
-    stats = {}
-    t_start = time.perf_counter()
-    dictionary, corpus = build_corpus(
-        training_source(input, texts, labels, args.label_prefix), label_prefix=args.label_prefix,
-        min_count=args.min_count, min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
-        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
-    stats["read_s"] = time.perf_counter() - t_start
-    args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
+    if autotune_validation is not None or autotune_duration is not None or autotune_metric is not None:
+        from fastembed.autotune import autotune
 
+        if sample_weight is not None or callback is not None or any(v is not None for v in run.values()):
+            raise ArgumentError("autotune takes no sample_weight, class_weight, callback or patience")
+        source = training_source(input, texts, labels, settings.get("label_prefix") or "__label__")
+        model = autotune(source, autotune_validation, duration=autotune_duration, metric=autotune_metric,
+                         preset=preset, verbose=verbose, **settings)
+        if valid is not None:
+            n, p, r = model.test(valid_source(valid, model.args.label_prefix), k=1)
+            model.train_stats.update(valid_examples=int(n), valid_precision_at_1=float(p),
+                                     valid_recall_at_1=float(r))
+    else:
+        args = TrainArgs.from_preset(preset, **settings)
+        patience = _check_run_settings(run, valid, callback)
+        t_start = time.perf_counter()
+        dictionary, corpus = build_training_corpus(
+            training_source(input, texts, labels, args.label_prefix), args)
+        read_s = time.perf_counter() - t_start
+        lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix, sample_weight,
+                                     run["class_weight"])
+        model = train_on_corpus(args, dictionary, corpus, verbose=verbose, example_weights=lr_weights,
+                                callback=callback, valid=valid, patience=patience)
+        model.train_stats.update(read_s=read_s, total_s=time.perf_counter() - t_start)
+    release_free_memory()
+    return model
+
+
+def build_training_corpus(input, args):
+    """The dictionary and the encoded bags of a training corpus under ``args``."""
+    return build_corpus(
+        input, label_prefix=args.label_prefix, min_count=args.min_count,
+        min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
+        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
+
+
+def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_weights=NO_WEIGHTS,
+                    callback=None, valid=None, patience=0):
+    """Train a :class:`Model` on a corpus built by :func:`build_training_corpus`.
+
+    ``args.loss`` "auto" is settled here. ``check()``, if given, runs once the tables are made
+    and with every progress poll (ten times a second), and may raise to end the training
+    (autotune's time limit does). ``example_weights`` (:mod:`fastembed.model.weights`),
+    ``callback``, ``valid`` and ``patience`` as in :func:`train_supervised`.
+    """
+    stats = {}
+    args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
     t0 = time.perf_counter()
     inp, out = _init_tables(args, dictionary)
     idf = None
@@ -99,31 +139,29 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
         idf = smooth_idf(df, corpus.n_lines)
         idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
     weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
-    lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix, sample_weight,
-                                 run["class_weight"])
     model = Model(args, dictionary, inp, out, idf=idf)  # the tables train in place
     validation = None if valid is None else Validation(model, valid_source(valid, args.label_prefix))
     stats["init_s"] = time.perf_counter() - t0
+    if check is not None:
+        check()  # making the tables of a large model takes seconds: before the threads start
 
     t0 = time.perf_counter()
-    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose,
-                       example_weights=lr_weights, callback=callback,
+    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose, check=check,
+                       example_weights=example_weights, callback=callback,
                        monitor=EpochMonitor(validation, patience))
     stats.update(trainer.run())
     stats["train_s"] = time.perf_counter() - t0
-    stats["total_s"] = time.perf_counter() - t_start
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
                  tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
                  labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
     model.train_stats = stats
-    del trainer, validation
-    release_free_memory()
     return model
 
 
 train_supervised.__doc__ = train_supervised.__doc__.replace(
-    "    {settings}", "    " + docstring_table().replace("\n", "\n    "))
+    "    {settings}", "    " + docstring_table().replace("\n", "\n    ")).replace(
+    "    {autotune}", "    " + autotune_docstring_table().replace("\n", "\n    "))
 train_supervised.__signature__ = inspect.Signature(
     list(inspect.signature(train_supervised).parameters.values())[:-1]
     + [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None)
@@ -185,9 +223,10 @@ def _set_threads(n):
 class _Trainer:
     """Runs the epochs of the classifier: shuffles, hands chunks to the workers, reports."""
 
-    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose, example_weights=NO_WEIGHTS,
-                 callback=None, monitor=None):
+    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose, check=None,
+                 example_weights=NO_WEIGHTS, callback=None, monitor=None):
         self.args = args
+        self.check = check
         self.corpus = corpus
         self.inp = inp
         self.out = out
@@ -263,6 +302,8 @@ class _Trainer:
         lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
         self.progress.update(tokens, lr_now, avg)
         self.last_loss = avg
+        if self.check is not None:
+            self.check()
 
     def run(self):
         """Train every epoch (or until early stopping or the callback stop it); returns the

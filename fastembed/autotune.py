@@ -1,0 +1,439 @@
+"""Autotune: search the training settings on a validation corpus, within a time budget.
+
+As fastText's autotune, :func:`autotune` trains trial after trial on the training corpus and
+scores each on the validation corpus; it returns the best setting's model. The settings the
+caller gives stay fixed; the others are searched (:mod:`fastembed.autotune_space`).
+
+The budget is wall time for everything (reading, building the dictionaries, training,
+validation). Every trial uses all the training threads. Before a trial starts, its time is
+predicted from the trials before it (seconds per unit of work, see :func:`_work`); a trial
+predicted to overrun gets fewer epochs, or another setting. A trial still running at the
+deadline is cut (the poll of the training loop raises) and does not count. So the search ends
+within the budget, give or take one poll of the training loop (0.1 s) and one validation.
+
+A setting that scores above the best one is trained again with the next seed before it can
+take its place, and settings run twice are compared by their mean (:class:`_Standings`): on
+the small validation sets of the benchmark, the seed alone moves a score as much as most
+settings do. The model returned is the best setting's run that scored highest.
+
+Dictionaries are built once per setting of the dictionary (word n-grams, character n-grams,
+min counts) and kept for the next trials of the same setting (:class:`_CorpusCache`).
+"""
+
+import dataclasses
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from fastembed.autotune_space import Space, dictionary_key
+from fastembed.errors import ArgumentError, TrainingDiverged
+from fastembed.model.training import build_training_corpus, train_on_corpus
+from fastembed.settings import AUTOTUNE_SETTINGS, TrainArgs, check_autotune_metric
+from fastembed.text.reader import read_bytes
+
+__all__ = ["autotune", "labelled_lines"]
+
+_BY_NAME = {s.name: s for s in AUTOTUNE_SETTINGS}
+# A new trial's time is predicted as the median rate (seconds per unit of work) of the recent
+# trials times _SAFETY: on the shared 2-core machine the same trial's time varied by up to 1.3x.
+# The median, not the maximum: a trial that compiled a kernel variant took seconds more.
+_SAFETY = 1.3
+_RECENT = 6
+# A trial whose epochs must be cut below this fraction to fit says little: another is drawn.
+_MIN_EPOCH_FRACTION = 0.34
+_DRAWS = 30  # settings drawn per trial before the search decides nothing fits any more
+_CACHED_CORPORA = 3  # encoded corpora kept (each is about the size of the corpus file)
+
+
+class _Cut(Exception):
+    """Raised by the training poll at the deadline: the running trial is abandoned."""
+
+
+def autotune(input, validation, *, duration=None, metric=None, preset=None, verbose=1,
+             callback=None, **settings):
+    """Search the settings not given for the best score on ``validation`` in ``duration`` seconds.
+
+    Parameters
+    ----------
+    input : str, path, bytes or list of str
+        The training corpus, as :func:`fastembed.train_supervised` takes it.
+    validation : str, path, or (texts, labels)
+        A labelled corpus in fastText's format, or texts (str) with their labels (a label, or a
+        list of labels per text; without the label prefix).
+    duration : float, optional
+        Seconds for the whole search (default 300, as fastText).
+    metric : {"precision@1", "f1", "f1:LABEL"}, optional
+        Maximised on ``validation``; "f1" is the micro-F1 of each line's top label, "f1:LABEL"
+        the F1 of one label (its name with or without the prefix). Default "precision@1".
+    preset : {"fastembed", "fasttext"}, optional
+        Where the fixed settings that are not searched (bucket, seed, ...) come from.
+    verbose : int
+        0 silent; 1 a line per trial on stderr.
+    callback : callable, optional
+        Called after every trial with a dict (``trial``, ``elapsed_s``, ``score``,
+        ``best_score``, ``settings``, ``status``); returning False ends the search.
+    **settings
+        Training settings: these are fixed, the others searched.
+
+    Returns
+    -------
+    Model
+        The best setting's model (of its run that scored highest). Its
+        ``train_stats["autotune"]`` holds the metric, the best setting's mean score and its runs
+        (``best_score``, ``best_runs``, ``best_trial``: the run returned), its settings, and every
+        trial (settings, seed, score, status, seconds, ``repeat_of``).
+    """
+    t_start = time.perf_counter()
+    duration = _check_duration(duration)
+    deadline = t_start + duration
+    metric = _BY_NAME["autotune_metric"].default if metric is None else metric
+    metric_kind, metric_label = check_autotune_metric(metric)
+    if callback is not None and not callable(callback):
+        raise ArgumentError(f"callback must be callable, got {callback!r}")
+    fixed = {k: v for k, v in settings.items() if v is not None}
+    base = TrainArgs.from_preset(preset, **fixed)  # validates the fixed settings
+    valid_data = _validation_bytes(validation, base.label_prefix)
+    train_data = read_bytes(input)  # read once: every dictionary is built from these bytes
+    rng = np.random.default_rng(base.seed)
+    space = Space(base, fixed)
+    cache = _CorpusCache(train_data)
+    report = _Report(verbose, duration, metric, t_start)
+    trials, standings, stopped = [], _Standings(), "duration"
+
+    def check():
+        if time.perf_counter() > deadline:
+            raise _Cut
+
+    while True:
+        remaining = deadline - time.perf_counter()
+        repeat = standings.pending
+        if repeat is not None:
+            candidate = _repeat_if_it_fits(repeat, trials, cache, space, remaining)
+            standings.pending = None
+        else:
+            candidate = _next_trial(space, rng, trials, standings.best_settings(), cache, remaining, duration)
+        if candidate is None:
+            if repeat is not None:
+                continue  # the repeat does not fit: perhaps a shorter new trial does
+            stopped = "duration" if trials else "no trial fits"
+            break
+        args = TrainArgs.from_preset(preset, **candidate)
+        t0 = time.perf_counter()
+        record = {"trial": len(trials), "settings": _searched(args, space), "score": None, "build_s": 0.0,
+                  "seed": args.seed, "repeat_of": None if repeat is None else repeat["trial"]}
+        model = None
+        try:
+            dictionary, corpus = cache.get(args, check)
+            record["build_s"] = time.perf_counter() - t0
+            if not trials and bool((np.diff(corpus.label_offsets) > 1).any()):
+                space.restrict_loss_to_ova()
+            if metric_label is not None:
+                metric_label = _known_label(dictionary, metric_label, base.label_prefix)
+            t_train = time.perf_counter()
+            model = train_on_corpus(args, dictionary, corpus, verbose=0, check=check)
+            record["train_s"] = time.perf_counter() - t_train
+            record["work"] = _corpus_work(args, dictionary, corpus)
+            record["score"] = _score(model, valid_data, metric_kind, metric_label)
+            record["status"] = "ok"
+        except _Cut:
+            record["status"] = "cut"
+        except TrainingDiverged:
+            record["status"] = "diverged"
+        record["seconds"] = time.perf_counter() - t0
+        record["settings"] = _searched(args, space)  # loss "auto" is settled by now
+        space.tried(record["settings"])
+        trials.append(record)
+        standings.add(record, model)
+        model = None  # a worse trial's tables are freed before the next one is allocated
+        report.trial(record, standings)
+        if callback is not None and callback(_callback_info(record, standings, t_start)) is False:
+            stopped = "callback"
+            break
+        if record["status"] == "cut":
+            break
+    best = standings.best_run()
+    if best is None:
+        raise ArgumentError(
+            f"autotune: no trial finished in autotune_duration={duration:g} s "
+            f"({len(trials)} started); give it more time")
+    best_model = standings.models[best["trial"]]
+    elapsed = time.perf_counter() - t_start
+    best_model.train_stats.update(
+        autotune={"metric": metric, "best_score": standings.best_score(), "best_trial": best["trial"],
+                  "best_runs": [t["trial"] for t in standings.best_group()],
+                  "best_settings": dict(best["settings"]), "trials": trials, "duration_s": duration,
+                  "elapsed_s": elapsed, "stopped_by": stopped},
+        autotune_score=float(standings.best_score()), autotune_trials=len(trials), total_s=elapsed,
+        read_s=sum(cache.build_s.values()))
+    report.done(standings, len(trials), elapsed, stopped)
+    return best_model
+
+
+def labelled_lines(texts, labels, label_prefix="__label__"):
+    """fastText-format bytes of ``texts`` with their ``labels`` (one label or a list per text).
+
+    Whitespace inside a text (newlines included) becomes single spaces: tokens are the same,
+    and each text stays one line.
+    """
+    if isinstance(texts, (str, bytes)) or isinstance(labels, (str, bytes)):
+        raise ArgumentError("validation (texts, labels) must hold sequences of texts and of labels")
+    texts, labels = list(texts), list(labels)
+    if len(texts) != len(labels):
+        raise ArgumentError(f"validation has {len(texts)} texts but {len(labels)} labels")
+    out = []
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        if not isinstance(text, str):
+            raise ArgumentError(f"validation text {i} must be a str, got {type(text).__name__}")
+        names = [label] if isinstance(label, (str, int, np.integer)) else list(label)
+        tokens = []
+        for name in names:
+            name = str(name)
+            if not name or any(c.isspace() for c in name):
+                raise ArgumentError(f"validation label {name!r} (text {i}) must be non-empty, without whitespace")
+            tokens.append(name if name.startswith(label_prefix) else label_prefix + name)
+        out.append(" ".join(tokens + text.split()))
+    return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape") if out else b""
+
+
+# -- the pieces ---------------------------------------------------------------------------------
+
+def _check_duration(duration):
+    setting = _BY_NAME["autotune_duration"]
+    if duration is None:
+        return float(setting.default)
+    setting.check(duration)
+    return float(duration)
+
+
+def _validation_bytes(validation, label_prefix):
+    if validation is None:
+        raise ArgumentError("autotune_duration and autotune_metric need autotune_validation")
+    if isinstance(validation, tuple):
+        if len(validation) != 2:
+            raise ArgumentError("autotune_validation as a tuple must be (texts, labels)")
+        return labelled_lines(*validation, label_prefix=label_prefix)
+    if not isinstance(validation, (str, os.PathLike)):
+        raise ArgumentError("autotune_validation must be a file path or (texts, labels), got "
+                            f"{type(validation).__name__}")
+    return read_bytes(validation)
+
+
+def _known_label(dictionary, label, prefix):
+    """``label`` as the dictionary names it (with its prefix); ArgumentError if it has none such."""
+    name = label if label.startswith(prefix) else prefix + label
+    if name not in dictionary.labels:
+        raise ArgumentError(f"autotune_metric: {label!r} is not a label of the training corpus")
+    return name
+
+
+def _score(model, valid_data, kind, label):
+    """The metric of ``model`` on the validation bytes (0 where it is undefined)."""
+    n, precision, recall = model.test(valid_data, k=1)
+    if n == 0:
+        raise ArgumentError("autotune_validation has no line with a label of the training corpus")
+    if label is not None:
+        f1 = model.test_label(valid_data, k=1)[label]["f1score"]
+        return 0.0 if math.isnan(f1) else float(f1)
+    if kind == "f1":
+        return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return float(precision)
+
+
+def _work(args, bag_rows, n_lines, n_labels):
+    """A trial's work in multiply-adds: bag rows and output rows, times dim, times epochs."""
+    out_rows = math.log2(max(n_labels, 2)) if args.loss == "hs" else n_labels
+    return float(args.epoch) * args.dim * (bag_rows + max(n_lines, 1) * (out_rows + 1))
+
+
+def _corpus_work(args, dictionary, corpus):
+    return _work(args, corpus.indices.size, int(corpus.n_lines), dictionary.nlabels)
+
+
+def _searched(args, space):
+    return {name: getattr(args, name) for name in space.searched}
+
+
+class _CorpusCache:
+    """Encoded corpora by dictionary setting, with their build times; the last few are kept."""
+
+    def __init__(self, data):
+        self.data = data
+        self.corpora = {}
+        self.build_s = {}  # every key built so far, also the evicted ones
+
+    def get(self, args, check):
+        key = dictionary_key(args)
+        if key not in self.corpora:
+            check()
+            t0 = time.perf_counter()
+            if len(self.corpora) >= _CACHED_CORPORA:
+                del self.corpora[next(iter(self.corpora))]
+            self.corpora[key] = build_training_corpus(self.data, args)
+            self.build_s[key] = time.perf_counter() - t0
+            check()  # a build past the deadline: the trial is cut
+        else:
+            self.corpora[key] = self.corpora.pop(key)  # most recently used last
+        return self.corpora[key]
+
+    def predicted_build_s(self, args):
+        """0 for a cached corpus; else the slowest build so far per row per token, times this one's."""
+        key = dictionary_key(args)
+        if key in self.corpora or not self.build_s:
+            return 0.0
+        per_row = max(seconds / _rows_per_token(built[0], built[5]) for built, seconds in self.build_s.items())
+        return per_row * _rows_per_token(args.word_ngrams, args.maxn)
+
+
+def _next_trial(space, rng, trials, best, cache, remaining, duration):
+    """Settings of the next trial, with epochs that fit in ``remaining`` seconds; None if none fits."""
+    if not trials:
+        return space.start()
+    done = [t for t in trials if t["status"] == "ok"][-_RECENT:]
+    if not done:
+        return None
+    rate = float(np.median([t["train_s"] / t["work"] for t in done if t["work"] > 0])) * _SAFETY
+    overhead = max(t["seconds"] - t["train_s"] - t["build_s"] for t in done)  # tables, validation
+    progress = 1.0 - remaining / duration
+    for _ in range(_DRAWS):
+        candidate = space.draw(rng, best, progress)
+        args = TrainArgs.from_preset(space.preset, **candidate)
+        build = cache.predicted_build_s(args)
+        per_epoch = rate * _predicted_work(cache, dataclasses.replace(args, epoch=1))
+        budget = remaining - overhead - build * _SAFETY
+        if per_epoch <= 0 or budget <= 0:
+            continue
+        epochs = min(args.epoch, int(budget / per_epoch))
+        if epochs >= 1 and epochs >= _MIN_EPOCH_FRACTION * args.epoch:
+            candidate["epoch"] = epochs
+            return candidate
+    return None
+
+
+def _predicted_work(cache, args):
+    """:func:`_work` of a trial: on its corpus if cached, else on the largest cached one, scaled
+    by the bag rows per token (word n-grams, and about 10 character n-grams per word)."""
+    key = dictionary_key(args)
+    if key in cache.corpora:
+        dictionary, corpus = cache.corpora[key]
+        return _corpus_work(args, dictionary, corpus)
+    built_key, (dictionary, corpus) = max(cache.corpora.items(), key=lambda item: item[1][1].indices.size)
+    rows = corpus.indices.size * _rows_per_token(args.word_ngrams, args.maxn) / _rows_per_token(
+        built_key[0], built_key[5])
+    return _work(args, rows, int(corpus.n_lines), dictionary.nlabels)
+
+
+class _Standings:
+    """Trials grouped by setting; the best setting by its mean score; the models worth keeping.
+
+    A validation score moves by a point or two with the training seed alone (TREC-50, 545
+    validation lines: 0.809 and 0.794 for two seeds of the defaults), as much as most settings
+    differ. So a setting that scores above the best mean is trained again with the next seed
+    (:attr:`pending`), and among settings run twice only their mean counts; a setting run once
+    is chosen only while none was run twice (the budget allowed no repeat).
+    """
+
+    def __init__(self):
+        self.groups = {}  # settings key -> ok trial records, in order
+        self.models = {}  # trial -> Model: the best setting's best run, and a challenger's
+        self.pending = None  # a trial record whose setting runs again next
+
+    def add(self, record, model):
+        if record["status"] != "ok":
+            return
+        best_mean = self.best_score()
+        group = self.groups.setdefault(_settings_key(record["settings"]), [])
+        group.append(record)
+        self.models[record["trial"]] = model
+        if len(group) == 1 and (best_mean is None or record["score"] > best_mean):
+            self.pending = record
+        keep = {self.best_run()["trial"]}
+        if self.pending is not None:
+            keep.add(self.pending["trial"])
+        self.models = {t: m for t, m in self.models.items() if t in keep}
+
+    def best_group(self):
+        if not self.groups:
+            return None
+        most = 2 if any(len(g) >= 2 for g in self.groups.values()) else 1
+        eligible = [g for g in self.groups.values() if len(g) >= most]
+        return max(eligible, key=lambda g: (_mean(g), -g[0]["trial"]))
+
+    def best_score(self):
+        group = self.best_group()
+        return None if group is None else _mean(group)
+
+    def best_run(self):
+        group = self.best_group()
+        return None if group is None else max(group, key=lambda t: (t["score"], -t["trial"]))
+
+    def best_settings(self):
+        run = self.best_run()
+        return None if run is None else run["settings"]
+
+
+def _mean(group):
+    return sum(t["score"] for t in group) / len(group)
+
+
+def _settings_key(settings):
+    return tuple(sorted(settings.items()))
+
+
+def _repeat_if_it_fits(record, trials, cache, space, remaining):
+    """The settings of ``record`` with the next seed, if a run of it fits in ``remaining`` seconds."""
+    runs = sum(1 for t in trials if t["settings"] == record["settings"])
+    predicted = record["seconds"] - record["build_s"]
+    if predicted * _SAFETY > remaining:
+        return None
+    return {**space.fixed, **record["settings"], "seed": space.base.seed + runs}
+
+
+def _rows_per_token(word_ngrams, maxn):
+    """Bag rows per token of a dictionary setting: its word n-grams, about 10 character n-grams."""
+    return word_ngrams + (10 if maxn > 0 else 0)
+
+
+def _callback_info(record, standings, t_start):
+    return {"trial": record["trial"], "elapsed_s": time.perf_counter() - t_start, "score": record["score"],
+            "best_score": standings.best_score(), "settings": dict(record["settings"]),
+            "status": record["status"]}
+
+
+class _Report:
+    """One line per trial on stderr (verbose >= 1)."""
+
+    def __init__(self, verbose, duration, metric, t_start):
+        self.enabled = verbose >= 1
+        self.duration, self.metric, self.t_start = duration, metric, t_start
+
+    def trial(self, record, standings):
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.t_start
+        score = "-" if record["score"] is None else f"{record['score']:.4f}"
+        best = standings.best_score()
+        best_score = "-" if best is None else f"{best:.4f}"
+        if record["repeat_of"] is not None:
+            score += f" (seed {record['seed']}, again trial {record['repeat_of']})"
+        settings = " ".join(f"{k}={_fmt(v)}" for k, v in record["settings"].items())
+        print(f"autotune {elapsed:6.1f}/{self.duration:g} s  trial {record['trial']:3d} "
+              f"{record['status']:<8} {self.metric} {score} (best {best_score})  {settings}",
+              file=sys.stderr, flush=True)
+
+    def done(self, standings, n_trials, elapsed, stopped):
+        if not self.enabled:
+            return
+        best = standings.best_run()
+        settings = " ".join(f"{k}={_fmt(v)}" for k, v in best["settings"].items())
+        runs = len(standings.best_group())
+        print(f"autotune: best {self.metric} {standings.best_score():.4f} (mean of {runs} run{'s' * (runs > 1)}; "
+              f"model of trial {best['trial']} of {n_trials}, "
+              f"{elapsed:.1f} s, stopped by {stopped})  {settings}", file=sys.stderr, flush=True)
+
+
+def _fmt(value):
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+

@@ -1,0 +1,270 @@
+"""Autotune: the budget, the choice of the best trial, the callback, the errors, the command.
+
+The metrics are recomputed here from ``Model.predict`` and the validation lines' own labels
+(plain Python), not through the ``Model.test`` that autotune scores with. Searches that train
+fix ``loss`` and ``optimizer``, so that no kernel variant is compiled inside a budget (a cold
+Numba cache compiles one in tens of seconds on a loaded machine), and a warm-up trains that
+variant once first.
+"""
+
+import math
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import fastembed
+from fastembed.autotune import autotune, labelled_lines
+from fastembed.autotune_space import SEARCHED, Space
+from fastembed.cli import main
+from fastembed.errors import ArgumentError
+from fastembed.settings import TrainArgs
+
+FIXED = {"loss": "softmax", "optimizer": "sgd", "threads": 1}
+slow_without_jit = pytest.mark.slow_without_jit
+
+
+def parse(path):
+    """(labels, text) of each line of a fastText-format file."""
+    out = []
+    for line in open(path, encoding="utf-8"):
+        tokens = line.split()
+        out.append(([t for t in tokens if t.startswith("__label__")],
+                    " ".join(t for t in tokens if not t.startswith("__label__"))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(trec_train, tmp_path_factory):
+    """A training slice and a validation slice (disjoint) of TREC-6, the kernels warm."""
+    lines = open(trec_train, encoding="utf-8").readlines()
+    folder = tmp_path_factory.mktemp("autotune")
+    train, valid = folder / "train.txt", folder / "valid.txt"
+    train.write_text("".join(lines[:1500]), encoding="utf-8")
+    valid.write_text("".join(lines[1500:]), encoding="utf-8")
+    model = fastembed.train_supervised(str(train), verbose=0, epoch=1, **FIXED)
+    model.test(str(valid))
+    return train, valid
+
+
+def precision_at_1(model, rows):
+    predictions = model.predict([text for _, text in rows], k=1)
+    known = set(model.labels)
+    counted = [(gold, labels) for (gold, _), (labels, _) in zip(rows, predictions) if known & set(gold)]
+    return sum(labels[0] in gold for gold, labels in counted) / len(counted)
+
+
+def label_f1(model, rows, label):
+    predicted = [labels[0] for labels, _ in model.predict([text for _, text in rows], k=1)]
+    known = set(model.labels)
+    kept = [(gold, p) for (gold, _), p in zip(rows, predicted) if known & set(gold)]
+    tp = sum(p == label and label in gold for gold, p in kept)
+    n_pred = sum(p == label for _, p in kept)
+    n_gold = sum(label in gold for gold, _ in kept)
+    if not tp:
+        return 0.0
+    precision, recall = tp / n_pred, tp / n_gold
+    return 2 * precision * recall / (precision + recall)
+
+
+@slow_without_jit
+def test_returns_within_the_duration_and_uses_it(corpus):
+    train, valid = corpus
+    duration = 3.0
+    t0 = time.perf_counter()
+    model = fastembed.train_supervised(str(train), autotune_validation=str(valid),
+                                       autotune_duration=duration, verbose=0, **FIXED)
+    wall = time.perf_counter() - t0
+    stats = model.train_stats["autotune"]
+    assert wall < duration + 2.0  # generous slack: one poll, one validation, interpreter hiccups
+    assert stats["elapsed_s"] <= wall
+    assert len(stats["trials"]) >= 2 and stats["stopped_by"] == "duration"
+    assert sum(t["seconds"] for t in stats["trials"]) > 0.5 * duration  # the budget was used
+
+
+def expected_best_score(trials):
+    """The best mean score of a setting, over settings run at least twice if any was."""
+    groups = {}
+    for t in trials:
+        if t["status"] == "ok":
+            groups.setdefault(tuple(sorted(t["settings"].items())), []).append(t["score"])
+    most = 2 if any(len(g) >= 2 for g in groups.values()) else 1
+    return max(sum(g) / len(g) for g in groups.values() if len(g) >= most)
+
+
+@slow_without_jit
+def test_returns_the_best_setting_by_the_metric(corpus):
+    train, valid = corpus
+    rows = parse(valid)
+    model = autotune(str(train), str(valid), duration=4.0, verbose=0, seed=3, **FIXED)
+    stats = model.train_stats["autotune"]
+    trials = stats["trials"]
+    assert sum(t["status"] == "ok" for t in trials) >= 3
+    assert math.isclose(stats["best_score"], expected_best_score(trials), abs_tol=1e-12)
+    best = trials[stats["best_trial"]]
+    assert stats["best_trial"] in stats["best_runs"] and best["settings"] == stats["best_settings"]
+    assert math.isclose(precision_at_1(model, rows), best["score"], abs_tol=1e-12)
+    for t in trials:  # a repeat is the same setting with another seed
+        if t["repeat_of"] is not None:
+            first = trials[t["repeat_of"]]
+            assert t["settings"] == first["settings"] and t["seed"] != first["seed"]
+    assert trials[1]["repeat_of"] == 0  # the first setting is confirmed first
+    for name, value in stats["best_settings"].items():  # the model is the best setting's
+        assert getattr(model.args, name) == value
+    for name, value in FIXED.items():  # the given settings stay fixed
+        assert getattr(model.args, name) == value
+        assert all(name not in t["settings"] for t in trials)
+
+
+@slow_without_jit
+def test_label_f1_metric_and_in_memory_validation(corpus):
+    train, valid = corpus
+    rows = parse(valid)
+    texts = [text for _, text in rows]
+    labels = [[g.removeprefix("__label__") for g in gold] for gold, _ in rows]
+    model = autotune(str(train), (texts, labels), duration=3.0, metric="f1:LOC", verbose=0, **FIXED)
+    stats = model.train_stats["autotune"]
+    assert stats["metric"] == "f1:LOC"
+    assert math.isclose(stats["best_score"], expected_best_score(stats["trials"]), abs_tol=1e-12)
+    assert math.isclose(label_f1(model, rows, "__label__LOC"), stats["trials"][stats["best_trial"]]["score"],
+                        abs_tol=1e-12)
+
+
+@slow_without_jit
+def test_a_callback_stops_the_search(corpus):
+    train, valid = corpus
+    seen = []
+
+    def callback(info):
+        seen.append(info)
+        return len(seen) < 2
+
+    model = autotune(str(train), str(valid), duration=60.0, verbose=0, callback=callback, **FIXED)
+    stats = model.train_stats["autotune"]
+    assert len(seen) == 2 and len(stats["trials"]) == 2 and stats["stopped_by"] == "callback"
+    assert [info["trial"] for info in seen] == [0, 1]
+    assert seen[-1]["best_score"] == stats["best_score"]
+    assert set(seen[0]) == {"trial", "elapsed_s", "score", "best_score", "settings", "status"}
+
+
+def test_labelled_lines_round_trip():
+    data = labelled_lines(["a b\nc", "d"], ["x", ["y", "__label__z"]])
+    assert data == b"__label__x a b c\n__label__y __label__z d\n"
+    assert labelled_lines([], []) == b""
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"duration": 0}, "autotune_duration must be > 0.0"),
+    ({"duration": float("nan")}, "finite"),
+    ({"duration": "60"}, "must be a number"),
+    ({"metric": "recall"}, "autotune_metric must be one of"),
+    ({"metric": "f1:"}, "autotune_metric must be one of"),
+    ({"callback": 3}, "callback must be callable"),
+    ({"dim": 0}, "dim must be"),
+])
+def test_bad_arguments_are_argument_errors(trec_train, kwargs, fragment):
+    with pytest.raises(ArgumentError, match=fragment):
+        autotune(str(trec_train), str(trec_train), verbose=0, **kwargs)
+
+
+@pytest.mark.parametrize("validation, fragment", [
+    (3, "must be a file path or"),
+    ((["a"], ["x"], ["y"]), r"\(texts, labels\)"),
+    ((["a", "b"], ["x"]), "2 texts but 1 labels"),
+    (("ab", ["x"]), "sequences"),
+    (([1], ["x"]), "must be a str"),
+    ((["a"], ["x y"]), "without whitespace"),
+])
+def test_bad_validation_is_an_argument_error(trec_train, validation, fragment):
+    with pytest.raises(ArgumentError, match=fragment):
+        autotune(str(trec_train), validation, verbose=0)
+
+
+def test_duration_without_validation_is_an_error(trec_train):
+    with pytest.raises(ArgumentError, match="need autotune_validation"):
+        fastembed.train_supervised(str(trec_train), autotune_duration=10, verbose=0)
+
+
+def test_an_unknown_metric_label_is_an_error(corpus):
+    train, valid = corpus
+    with pytest.raises(ArgumentError, match="not a label of the training corpus"):
+        autotune(str(train), str(valid), metric="f1:NOPE", duration=30.0, verbose=0, **FIXED)
+
+
+def test_a_missing_validation_file_is_an_os_error(trec_train, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        autotune(str(trec_train), str(tmp_path / "none.txt"), verbose=0)
+
+
+def test_the_space_keeps_given_settings_and_its_domains():
+    import numpy as np
+
+    fixed = {"dim": 10, "minn": 2, "maxn": 4}
+    space = Space(TrainArgs.from_preset(None, **fixed), fixed)
+    assert "dim" not in space.searched and "minn" not in space.searched
+    rng = np.random.default_rng(0)
+    best = {k: v for k, v in space.start().items() if k not in fixed}
+    for i in range(200):
+        settings = space.draw(rng, best, progress=i / 200)
+        args = TrainArgs.from_preset(None, **settings)  # valid settings
+        assert (args.dim, args.minn, args.maxn) == (10, 2, 4)
+        for name in ("word_ngrams", "min_count_ngram", "pooling", "loss", "optimizer"):
+            kind, *domain = SEARCHED[name]
+            assert getattr(args, name) in domain[0]
+        assert 0.01 <= args.lr <= 4.0 and 1 <= args.epoch <= 200
+        best = {k: v for k, v in settings.items() if k not in fixed}
+
+
+def test_cli_errors_are_one_line(trec_train, tmp_path):
+    out = tmp_path / "m.fe"
+    for extra, fragment in ((["--autotune-duration", "0"], "autotune-duration"),
+                            (["--autotune-validation", str(trec_train), "--autotune-metric", "auc"],
+                             "autotune_metric must be one of")):
+        result = CliRunner().invoke(main, ["train", str(trec_train), "-o", str(out), *extra],
+                                    catch_exceptions=False)
+        err = result.stderr.strip()
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        assert err.count("\n") == 0 and err.startswith("fastembed: error: ") and fragment in err, err
+
+
+@slow_without_jit
+def test_cli_shows_progress_and_the_best_setting(corpus, tmp_path):
+    train, valid = corpus
+    out = tmp_path / "m.fe"
+    result = CliRunner().invoke(main, ["train", str(train), "-o", str(out), "--autotune-validation",
+                                       str(valid), "--autotune-duration", "2", "--loss", "softmax",
+                                       "--optimizer", "sgd", "--threads", "1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "trial   0" in result.stderr and "autotune: best precision@1" in result.stderr
+    assert "autotune" in result.stdout and out.exists()
+    assert fastembed.load_model(str(out)).labels
+
+
+@slow_without_jit
+@pytest.mark.filterwarnings("ignore:.*skipped .* lines")  # validation lines whose labels training never saw
+def test_a_multi_label_corpus_is_searched_with_ova_only(tmp_path):
+    import gzip
+
+    from conftest import FIXTURES
+
+    lines = gzip.open(FIXTURES / "reuters21578_modapte_train_slice.txt.gz", "rt", encoding="utf-8").readlines()
+    train, valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    train.write_text("".join(lines[:-150]), encoding="utf-8")
+    valid.write_text("".join(lines[-150:]), encoding="utf-8")
+    fastembed.train_supervised(str(train), verbose=0, epoch=1, loss="ova", threads=1)  # warm kernels
+    model = autotune(str(train), str(valid), duration=3.0, metric="f1", verbose=0, optimizer="sgd",
+                     threads=1)
+    trials = model.train_stats["autotune"]["trials"]
+    assert len(trials) >= 2 and {t["settings"]["loss"] for t in trials} == {"ova"}
+    assert model.args.loss == "ova"
+    new = [tuple(sorted(t["settings"].items())) for t in trials if t["repeat_of"] is None]
+    assert len(new) == len(set(new))  # the first trial's "auto" loss, settled, is not drawn again
+    rows = parse(valid)  # micro-F1 of the top label, recomputed
+    known = set(model.labels)
+    predicted = [labels[0] for labels, _ in model.predict([text for _, text in rows], k=1)]
+    kept = [(known & set(gold), p) for (gold, _), p in zip(rows, predicted) if known & set(gold)]
+    correct = sum(p in gold for gold, p in kept)
+    precision, recall = correct / len(kept), correct / sum(len(gold) for gold, _ in kept)
+    f1 = 2 * precision * recall / (precision + recall)
+    stats = model.train_stats["autotune"]
+    assert math.isclose(stats["trials"][stats["best_trial"]]["score"], f1, abs_tol=1e-12)
