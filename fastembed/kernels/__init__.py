@@ -21,8 +21,16 @@ Parallel kernels use ``numba.get_num_threads()`` threads; every output row is
 written by one thread, so results do not depend on the thread count.
 """
 
-from fastembed.kernels.embedding import embedding_bag, embedding_bag_grad, gather
-from fastembed.kernels.updates import adagrad_update, coalesce, rowwise_adagrad_update, sgd_update
+
+import importlib
+
+# The names load lazily: the classifier imports only ``optim`` from this package, and the other
+# modules (about 20 kernels, never called by ``fastembed train`` or ``predict``) cost start-up.
+_MODULE_OF = {
+    "embedding_bag": "embedding", "embedding_bag_grad": "embedding", "gather": "embedding",
+    "adagrad_update": "updates", "coalesce": "updates", "rowwise_adagrad_update": "updates",
+    "sgd_update": "updates",
+}
 
 __all__ = [
     "adagrad_update",
@@ -33,3 +41,13 @@ __all__ = [
     "rowwise_adagrad_update",
     "sgd_update",
 ]
+
+
+def __getattr__(name):
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(f"fastembed.kernels.{_MODULE_OF[name]}"), name)
+    raise AttributeError(f"module 'fastembed.kernels' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_MODULE_OF])

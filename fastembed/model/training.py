@@ -11,7 +11,6 @@ import inspect
 import math
 import time
 
-import numba
 import numpy as np
 
 from fastembed.errors import ArgumentError, TrainingDiverged
@@ -186,8 +185,7 @@ def _check_run_settings(run, valid, callback):
 def _init_tables(args, dictionary):
     """Allocate and initialise both tables; the input table has the dictionary's rows."""
     inp = np.empty((dictionary.n_rows, args.dim), dtype=np.float32)
-    _set_threads(args.n_threads)
-    init_uniform(inp, init_bound(args), args.seed)
+    init_uniform(inp, init_bound(args), args.seed, args.n_threads)
     inp[dictionary.unseen_row] = 0.0  # the last row stands for unseen and pruned buckets
     n_out = dictionary.nlabels - 1 if args.loss == "hs" else dictionary.nlabels
     out = np.zeros((n_out, args.dim), dtype=np.float32)
@@ -214,10 +212,6 @@ def optimizer_state(optimizer, table):
     element = np.zeros((n if optimizer == "adagrad" else 0, dim), dtype=np.float32)
     row = np.zeros(n if optimizer == "rowwise-adagrad" else 0, dtype=np.float32)
     return element, row
-
-
-def _set_threads(n):
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 class _Trainer:
