@@ -23,7 +23,7 @@ from fastembed.wordvec.vectors import WordVectors
 
 __all__ = ["NEGATIVE_POWER", "train_unsupervised"]
 
-NEGATIVE_POWER = 0.75  # negatives ~ count ** 0.75 (word2vec's and gensim's; fastText uses 0.5)
+NEGATIVE_POWER = 0.5  # negatives ~ count ** 0.5, fastText's table (word2vec and gensim use 0.75)
 # A chunk (one claim of a worker) is about this many tokens: ~10-30 ms of training, so the ~50 us
 # of calling the kernel from Python is lost in it, and there are still >= _MIN_CHUNKS_PER_THREAD
 # chunks per thread and epoch for the threads to even out.
@@ -106,6 +106,7 @@ class _Trainer:
         self.negs = thread_local_arrays(n, (2, 2 * args.ws * args.neg), np.int32)
         self.hidden = thread_local_arrays(n, (args.dim,), np.float32)
         self.grad = thread_local_arrays(n, (args.dim,), np.float32)
+        self.window_grad = thread_local_arrays(n, (args.dim,), np.float32)
         self.workers = Workers(n)
         self.tokens_total = float(max(stream.tokens.size * args.epoch, 1))
         self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1)
@@ -129,7 +130,8 @@ class _Trainer:
             return train_lines(kind, t.inp, t.out, sw.offsets, sw.rows, s.tokens, s.offsets,
                                start, stop, t.keep_prob, t.alias_prob, t.alias_index, a.ws, a.neg,
                                lr, total, thread, counters, losses, t.rng_states,
-                               t.piece[thread], t.negs[thread], t.hidden[thread], t.grad[thread])
+                               t.piece[thread], t.negs[thread], t.hidden[thread], t.grad[thread],
+                               t.window_grad[thread])
         return step
 
     # progress line, and TrainingDiverged as soon as the average loss is not finite: the
