@@ -513,6 +513,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="build the 'wordvec' corpus from the first N words only (0: all)")
     p.add_argument("--wordvec-models", default=",".join(bench_wordvec.MODELS),
                    help="'wordvec' models; default %(default)s")
+    p.add_argument("--wordvec-systems", default=",".join(bench_wordvec.SYSTEMS),
+                   help="'wordvec' systems; default %(default)s")
     p.add_argument("--out", default="results.md")
     p.add_argument("--json", default="results.json")
     args = p.parse_args(argv)
@@ -642,9 +644,9 @@ def main(argv: list[str]) -> int:
             print(tables[-1], flush=True)
             save()
         if "wordvec" in args.configs:
-            systems = [s for s in bench_wordvec.SYSTEMS if s in args.systems or s == "gensim"]
             table, meta["wordvec"] = bench_wordvec.run(
-                args.wordvec_corpus, systems=systems, models=args.wordvec_models.split(","),
+                args.wordvec_corpus, systems=args.wordvec_systems.split(","),
+                models=args.wordvec_models.split(","),
                 threads=args.threads, repeats=args.repeats, timeout=args.timeout,
                 words=args.wordvec_words, log=log)
             tables.append("### word vectors\n\n" + table)
