@@ -24,9 +24,15 @@ and writes them once per window, the same arithmetic up to float rounding (and u
 other threads write meanwhile, which hogwild leaves unordered anyway). An earlier kernel used
 one stale hidden vector for the whole window (fastText's skipgram without its feedback).
 
-The learning rate decays linearly over the known tokens of all epochs and all threads. A
-logistic unit is the classifier's (:func:`fastembed.model.loss.binary_logistic`), with an exact
-sigmoid and log where fastText uses 512-entry tables.
+The learning rate decays linearly over the known tokens of all epochs and all threads, to 0
+after ``epoch`` passes. fastText divides the known tokens it has trained by ``epoch`` times
+*all* tokens (unknown words included) and trains until that ratio reaches 1: on a corpus
+whose known words are 95.4% of its tokens (the 14.8M-word benchmark corpus at min_count 5)
+it makes 5.24 passes for ``epoch=5``; here ``epoch`` means passes.
+
+A logistic unit is the classifier's (:func:`fastembed.model.loss.binary_logistic`), with an
+exact sigmoid and log where fastText uses 512-entry tables (and a zero gradient beyond a score
+of +-8).
 
 Random numbers: one splitmix64 stream per thread (:mod:`fastembed.model.rng`); the draws, in
 order, are: per token of a piece one for subsampling; then per kept position one for the
