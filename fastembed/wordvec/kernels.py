@@ -9,7 +9,8 @@ position of a line (after subsampling) a window size ``b`` is drawn uniformly in
   positions (a word's rows counted once per occurrence); the center word is the target.
 
 Each target is one binary logistic unit against its output row, plus ``neg`` negatives drawn
-from the unigram distribution raised to 0.5, fastText's (redrawn when equal to the target).
+from the unigram distribution raised to a power (``training.NEGATIVE_POWER``: fastText's 0.5
+for skipgram, 0.75 for cbow; redrawn when equal to the target).
 Output rows are updated at once; the gradient with respect to the hidden vector is added,
 unscaled as fastText does for word vectors, to every input row of the hidden mean.
 

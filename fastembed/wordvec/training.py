@@ -23,7 +23,10 @@ from fastembed.wordvec.vectors import WordVectors
 
 __all__ = ["NEGATIVE_POWER", "train_unsupervised"]
 
-NEGATIVE_POWER = 0.5  # negatives ~ count ** 0.5, fastText's table (word2vec and gensim use 0.75)
+# Negatives ~ count ** power. skipgram: fastText's 0.5. cbow: word2vec's and gensim's 0.75, which
+# measured better than 0.5 on the first 3M words of the benchmark corpus (scripts/results/
+# wordvec.md; analogies .408 against .350, WordSim353 .136 against .129; fastText's cbow .325).
+NEGATIVE_POWER = {"skipgram": 0.5, "cbow": 0.75}
 # A chunk (one claim of a worker) is about this many tokens: ~10-30 ms of training, so the ~50 us
 # of calling the kernel from Python is lost in it, and there are still >= _MIN_CHUNKS_PER_THREAD
 # chunks per thread and epoch for the threads to even out.
@@ -100,7 +103,7 @@ class _Trainer:
         self.out = out
         n = self.n_threads = args.n_threads
         self.keep_prob = keep_probabilities(dictionary.word_counts, dictionary.ntokens, args.t)
-        weights = dictionary.word_counts.astype(np.float64) ** NEGATIVE_POWER
+        weights = dictionary.word_counts.astype(np.float64) ** NEGATIVE_POWER[args.model]
         self.alias_prob, self.alias_index = alias_table(weights)
         self.piece = thread_local_arrays(n, (MAX_PIECE,), np.int32)
         self.negs = thread_local_arrays(n, (2, 2 * args.ws * args.neg), np.int32)
