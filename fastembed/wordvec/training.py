@@ -25,7 +25,8 @@ __all__ = ["NEGATIVE_POWER", "train_unsupervised"]
 
 # Negatives ~ count ** power. skipgram: fastText's 0.5. cbow: word2vec's and gensim's 0.75, which
 # measured better than 0.5 on the first 3M words of the benchmark corpus (scripts/results/
-# wordvec.md; analogies .408 against .350, WordSim353 .136 against .129; fastText's cbow .325).
+# wordvec.md; analogies .404 against .350, WordSim353 .179 against .129; fastText's cbow .324
+# and .159).
 NEGATIVE_POWER = {"skipgram": 0.5, "cbow": 0.75}
 # A chunk (one claim of a worker) is about this many tokens: ~10-30 ms of training, so the ~50 us
 # of calling the kernel from Python is lost in it, and there are still >= _MIN_CHUNKS_PER_THREAD
