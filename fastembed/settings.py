@@ -324,7 +324,7 @@ UNSUPERVISED_SETTINGS = (
     _s("ws", int, "Context window: each position uses a random window of 1..ws words on each side.",
        5, low=1, high=MAX_WS),
     _s("neg", int, "Negative samples per target word, drawn from the unigram distribution raised "
-       "to the power 0.75.", 5, low=1, high=MAX_NEG),
+       "to the power 0.5 (skipgram, fastText's) or 0.75 (cbow).", 5, low=1, high=MAX_NEG),
     _unsupervised("min_count", default=5),
     _unsupervised("minn", default=3),
     _unsupervised("maxn", default=6),

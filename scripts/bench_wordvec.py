@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Word vectors: fastembed vs fastText vs gensim, skipgram and cbow, same corpus, same settings.
 
-The word-vector section of the benchmarks (``scripts/benchmark.py`` covers the classifiers).
+The word-vector section of the benchmarks (``scripts/benchmark.py --configs wordvec`` runs it
+too, beside the classifiers' configurations).
 The corpus is the text of IMDB train + test and 20 Newsgroups train, labels stripped,
 lowercased (14.8M words; ``scripts/make_wordvec_corpus.py`` builds it, and this script does
 when ``--corpus`` does not exist; ``--words N`` takes a prefix). Settings: dim 100, 5 epochs,
@@ -39,6 +40,7 @@ from bench_common import REPO_ROOT, machine_info, run_child, summarize  # noqa: 
 SYSTEMS = ("fastembed", "fasttext", "gensim")
 MODELS = ("skipgram", "cbow")
 DIM, EPOCH, MIN_COUNT = 100, 5, 5
+DEFAULT_CORPUS = "/tmp/wordvec_corpus.txt"
 
 
 # -- workers (one training per process) --------------------------------------------------------
@@ -106,10 +108,48 @@ def count_tokens(corpus):
     return n
 
 
+def run(corpus, *, systems=SYSTEMS, models=MODELS, threads=2, repeats=1, timeout=3600.0,
+        words=0, log=None):
+    """Train and evaluate every (repeat, model, system), systems alternating; returns
+    ``(markdown table, {"corpus", "tokens", "records"})``. Builds ``corpus`` first (the first
+    ``words`` words when not 0) if it does not exist."""
+    if not os.path.exists(corpus):
+        cmd = [sys.executable, str(Path(__file__).with_name("make_wordvec_corpus.py")), "-o", corpus]
+        subprocess.run(cmd + (["--words", str(words)] if words else []), check=True)
+    tokens = count_tokens(corpus)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    records = []
+    with tempfile.TemporaryDirectory(prefix="bench_wordvec_") as scratch:
+        runs = [(rep, model, system) for rep in range(repeats)
+                for model in models for system in systems]
+        for rep, model, system in runs:
+            vec = os.path.join(scratch, f"{system}.{model}.vec")
+            child = run_child([sys.executable, __file__, "--worker", system, model, corpus, vec,
+                               str(threads)], env, timeout, scratch)
+            rec = {"system": system, "model": model, "repeat": rep, "wall_s": child.wall_s,
+                   "peak_rss_mb": child.peak_rss_mb, "other_load": child.other_load,
+                   "returncode": child.returncode}
+            if child.returncode == 0:
+                rec.update(json.loads(child.stdout.strip().splitlines()[-1]))
+                rec["tok_s_thread"] = tokens * EPOCH / rec["train_s"] / threads
+                rec.update(evaluate(vec))
+                os.unlink(vec)
+            else:
+                rec["error"] = child.stderr.strip().splitlines()[-1:]
+            records.append(rec)
+            (log or _log_stderr)(json.dumps(rec))
+    table = markdown(records, corpus, tokens, threads)
+    return table, {"corpus": corpus, "tokens": tokens, "records": records}
+
+
+def _log_stderr(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--worker", nargs=5, metavar=("SYSTEM", "MODEL", "CORPUS", "VEC", "THREADS"))
-    ap.add_argument("--corpus", default="/tmp/wordvec_corpus.txt")
+    ap.add_argument("--corpus", default=DEFAULT_CORPUS)
     ap.add_argument("--words", type=int, default=0, help="Build a prefix corpus of N words.")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--models", default=",".join(MODELS))
@@ -123,40 +163,14 @@ def main(argv=None):
         system, model, corpus, vec, threads = args.worker
         worker(system, model, corpus, vec, int(threads))
         return
-
-    corpus = args.corpus
-    if not os.path.exists(corpus):
-        cmd = [sys.executable, str(Path(__file__).with_name("make_wordvec_corpus.py")), "-o", corpus]
-        subprocess.run(cmd + (["--words", str(args.words)] if args.words else []), check=True)
-    tokens = count_tokens(corpus)
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    records = []
-    with tempfile.TemporaryDirectory(prefix="bench_wordvec_") as scratch:
-        runs = [(rep, model, system) for rep in range(args.repeats)
-                for model in args.models.split(",") for system in args.systems.split(",")]
-        for rep, model, system in runs:
-            vec = os.path.join(scratch, f"{system}.{model}.vec")
-            child = run_child([sys.executable, __file__, "--worker", system, model, corpus, vec,
-                               str(args.threads)], env, args.timeout, scratch)
-            rec = {"system": system, "model": model, "repeat": rep, "wall_s": child.wall_s,
-                   "peak_rss_mb": child.peak_rss_mb, "other_load": child.other_load,
-                   "returncode": child.returncode}
-            if child.returncode == 0:
-                rec.update(json.loads(child.stdout.strip().splitlines()[-1]))
-                rec["tok_s_thread"] = tokens * EPOCH / rec["train_s"] / args.threads
-                rec.update(evaluate(vec))
-                os.unlink(vec)
-            else:
-                rec["error"] = child.stderr.strip().splitlines()[-1:]
-            records.append(rec)
-            print(json.dumps(rec), file=sys.stderr, flush=True)
-    table = markdown(records, corpus, tokens, args.threads)
+    table, result = run(args.corpus, systems=args.systems.split(","),
+                        models=args.models.split(","), threads=args.threads,
+                        repeats=args.repeats, timeout=args.timeout, words=args.words)
     print(table)
     if args.out:
         Path(args.out).write_text(table)
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine_info(), "corpus": corpus,
-                                               "tokens": tokens, "records": records}, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": machine_info(), **result}, indent=1))
 
 
 def markdown(records, corpus, tokens, threads):

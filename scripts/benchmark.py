@@ -22,8 +22,10 @@ Latency, throughput and whole processes; the same with one core busy::
     python scripts/benchmark.py --configs latency --out latency.md --json latency.json
     python scripts/benchmark.py --configs defaults --busy-core --out busy.md --json busy.json
 
-Word vectors (skipgram, cbow against fastText and gensim) have their own script,
-``scripts/bench_wordvec.py``.
+Word vectors, skipgram and cbow against fastText and gensim (about an hour on the full
+14.8M-word corpus; ``--wordvec-words 3000000`` for its first 3M words)::
+
+    python scripts/benchmark.py --configs wordvec --repeats 1 --out wordvec.md --json wordvec.json
 
 Configurations
 --------------
@@ -53,6 +55,12 @@ Configurations
     latency after training and after reloading, batch throughput, and whole
     ``predict``/``train`` processes with their peak RSS; once per run also
     ``fastembed train`` with no argument (see ``bench_latency.py``).
+``wordvec`` (not run unless named in ``--configs``)
+    word vectors: fastembed, fastText and gensim skipgram and cbow, dim 100, 5 epochs,
+    min_count 5, on the text of IMDB and 20 Newsgroups (``--wordvec-corpus``, built when
+    missing): train time, tok/s/thread, peak RSS, WordSim353 and analogies (see
+    ``bench_wordvec.py``, which runs it alone too). Its records are ``meta["wordvec"]`` of
+    the JSON.
 
 On multi-label data (Reuters) ``paper`` and ``ft-defaults`` use ``loss="ova"``
 and report P@1, R@1 and micro-F1 at threshold 0.5.
@@ -83,6 +91,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_latency  # noqa: E402 - after the sys.path line on purpose
+import bench_wordvec  # noqa: E402
 from bench_baselines import SklearnSystem, TorchSystem  # noqa: E402
 from bench_common import (  # noqa: E402
     DATASETS,
@@ -106,7 +115,7 @@ VW_OPTIONS = "--loss_function logistic --ngram 2 -b 24 --passes 5 --holdout_off"
 AUTOTUNE_DURATION = 60
 AUTOTUNE_HOLDOUT = 0.1
 AUTOTUNE_WARMUP_DURATION = 5
-CONFIGS = ("paper", "ft-defaults", "defaults", "autotune", "latency")
+CONFIGS = ("paper", "ft-defaults", "defaults", "autotune", "latency", "wordvec")
 DEFAULT_CONFIGS = ("paper", "ft-defaults", "defaults")
 
 SYSTEMS = {
@@ -533,6 +542,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="skip the discarded first run of JIT systems (fastembed) per table")
     p.add_argument("--busy-core", action="store_true",
                    help="run a busy loop in another process during every timed run (one core busy)")
+    p.add_argument("--wordvec-corpus", default=bench_wordvec.DEFAULT_CORPUS,
+                   help="'wordvec' corpus, built when missing; default %(default)s")
+    p.add_argument("--wordvec-words", type=int, default=0,
+                   help="build the 'wordvec' corpus from the first N words only (0: all)")
+    p.add_argument("--wordvec-models", default=",".join(bench_wordvec.MODELS),
+                   help="'wordvec' models; default %(default)s")
+    p.add_argument("--wordvec-systems", default=",".join(bench_wordvec.SYSTEMS),
+                   help="'wordvec' systems; default %(default)s")
     p.add_argument("--out", default="results.md")
     p.add_argument("--json", default="results.json")
     args = p.parse_args(argv)
@@ -634,13 +651,14 @@ def main(argv: list[str]) -> int:
         if "latency" in args.configs:
             meta["notes"].append(f"latency: `fastembed` command: `{shlex.join(bench_latency.fastembed_command())}`")
         print(render_header(meta, runs), flush=True)
-        for name in args.datasets:
+        dataset_configs = [c for c in args.configs if c != "wordvec"]
+        for name in args.datasets if dataset_configs else ():
             ds = prepare_dataset(args.data_dir, name, scratch)
             meta["datasets"][name] = vars(ds) | {"train": None, "test": None}
             if ds.note:
                 meta["notes"].append(f"{name}: {ds.note}")
             split = None
-            for config in args.configs:
+            for config in dataset_configs:
                 if config == "latency":
                     if not latency_systems:
                         continue
@@ -661,6 +679,15 @@ def main(argv: list[str]) -> int:
         if "latency" in args.configs and latency_systems:
             bench_latency.run_bundled_block(runner, latency_systems, args, runs, save, log)
             tables.append(bench_latency.render_bundled_table(runs, args.busy_core))
+            print(tables[-1], flush=True)
+            save()
+        if "wordvec" in args.configs:
+            table, meta["wordvec"] = bench_wordvec.run(
+                args.wordvec_corpus, systems=args.wordvec_systems.split(","),
+                models=args.wordvec_models.split(","),
+                threads=args.threads, repeats=args.repeats, timeout=args.timeout,
+                words=args.wordvec_words, log=log)
+            tables.append("### word vectors\n\n" + table)
             print(tables[-1], flush=True)
             save()
     log(f"wrote {args.out} and {args.json}")

@@ -23,7 +23,11 @@ from fastembed.wordvec.vectors import WordVectors
 
 __all__ = ["NEGATIVE_POWER", "train_unsupervised"]
 
-NEGATIVE_POWER = 0.75  # negatives ~ count ** 0.75 (word2vec's and gensim's; fastText uses 0.5)
+# Negatives ~ count ** power. skipgram: fastText's 0.5. cbow: word2vec's and gensim's 0.75, which
+# measured better than 0.5 on the first 3M words of the benchmark corpus (scripts/results/
+# wordvec.md; analogies .404 against .350, WordSim353 .179 against .129; fastText's cbow .324
+# and .159).
+NEGATIVE_POWER = {"skipgram": 0.5, "cbow": 0.75}
 # A chunk (one claim of a worker) is about this many tokens: ~10-30 ms of training, so the ~50 us
 # of calling the kernel from Python is lost in it, and there are still >= _MIN_CHUNKS_PER_THREAD
 # chunks per thread and epoch for the threads to even out.
@@ -100,12 +104,13 @@ class _Trainer:
         self.out = out
         n = self.n_threads = args.n_threads
         self.keep_prob = keep_probabilities(dictionary.word_counts, dictionary.ntokens, args.t)
-        weights = dictionary.word_counts.astype(np.float64) ** NEGATIVE_POWER
+        weights = dictionary.word_counts.astype(np.float64) ** NEGATIVE_POWER[args.model]
         self.alias_prob, self.alias_index = alias_table(weights)
         self.piece = thread_local_arrays(n, (MAX_PIECE,), np.int32)
         self.negs = thread_local_arrays(n, (2, 2 * args.ws * args.neg), np.int32)
         self.hidden = thread_local_arrays(n, (args.dim,), np.float32)
         self.grad = thread_local_arrays(n, (args.dim,), np.float32)
+        self.window_grad = thread_local_arrays(n, (args.dim,), np.float32)
         self.workers = Workers(n)
         self.tokens_total = float(max(stream.tokens.size * args.epoch, 1))
         self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1)
@@ -129,7 +134,8 @@ class _Trainer:
             return train_lines(kind, t.inp, t.out, sw.offsets, sw.rows, s.tokens, s.offsets,
                                start, stop, t.keep_prob, t.alias_prob, t.alias_index, a.ws, a.neg,
                                lr, total, thread, counters, losses, t.rng_states,
-                               t.piece[thread], t.negs[thread], t.hidden[thread], t.grad[thread])
+                               t.piece[thread], t.negs[thread], t.hidden[thread], t.grad[thread],
+                               t.window_grad[thread])
         return step
 
     # progress line, and TrainingDiverged as soon as the average loss is not finite: the
