@@ -18,8 +18,8 @@ from fastembed.fasttext.layout import (
                                        WORD,
                                        FastTextFile,
 )
-from fastembed.fasttext.reading import read_fasttext
+from fastembed.fasttext.reading import is_fasttext_file, read_fasttext
 from fastembed.fasttext.writing import write_fasttext
 
 __all__ = ["ARG_NAMES", "FASTTEXT_MAGIC", "FASTTEXT_VERSION", "LABEL", "LOSS_NAMES", "MODEL_NAMES", "WORD",
-           "FastTextFile", "read_fasttext", "write_fasttext"]
+           "FastTextFile", "is_fasttext_file", "read_fasttext", "write_fasttext"]

@@ -36,7 +36,7 @@ from fastembed.fasttext.layout import (
 )
 from fastembed.quantize import FASTTEXT_KSUB, QuantizedMatrix
 
-__all__ = ["read_fasttext"]
+__all__ = ["is_fasttext_file", "read_fasttext"]
 
 _CHUNK = 1 << 20  # bytes read at a time while parsing the dictionary
 
@@ -262,3 +262,16 @@ def _read_pq(cur, what):
                  f"lastdsub {lastdsub})")
     centroids = cur.array("<f4", dim * FASTTEXT_KSUB, f"the {what} centroids")
     return dim, dsub, nsubq, centroids
+
+
+def is_fasttext_file(path) -> bool:
+    """True if ``path`` is a regular file starting with fastText's magic number (nothing else is
+    read: :func:`read_fasttext` checks the rest)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+            return False
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except (OSError, TypeError, ValueError):
+        return False
+    return len(head) == 4 and int.from_bytes(head, "little", signed=True) == FASTTEXT_MAGIC
