@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import DATASETS, DEFAULT_DATA_DIR, REPO_ROOT, prepare_dataset  # noqa: E402
+from bench_common import DATASETS, DEFAULT_DATA_DIR, REPO_ROOT, prepare_dataset
 
 _FASTEMBED = """
 import json, os, sys, time

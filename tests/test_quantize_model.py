@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from model_reference import bag_weights, label_probs
 
 import fastembed
 from fastembed.cli import main
 from fastembed.errors import ArgumentError
-from model_reference import bag_weights, label_probs
 
 
 @pytest.fixture(scope="module")

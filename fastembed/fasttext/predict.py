@@ -32,8 +32,8 @@ import numpy as np
 from fastembed.jit import BYTES, njit
 from fastembed.model.huffman import build_paths
 from fastembed.model.line_predict import line_ends
-from fastembed.text.hashing import FNV_OFFSET, _find, _fnv_step, _is_sep
-from fastembed.text.line import _has_prefix, line_rows, row_capacity
+from fastembed.text.hashing import _find
+from fastembed.text.line import _has_prefix, line_rows, next_token, row_capacity
 
 LOSS_SOFTMAX, LOSS_OVA, LOSS_HS = 0, 1, 2
 FASTTEXT_LOSSES = {"softmax": LOSS_SOFTMAX, "ova": LOSS_OVA, "hs": LOSS_HS}
@@ -90,6 +90,8 @@ def make_net(inp, out, loss, label_counts):
 
 @njit(**BYTES)
 def _dot(out, row, hidden):
+    """fastText's ``dotRow``: float32, in order (unlike :func:`fastembed.model.loss.dot_row`,
+    which may reassociate; see the module docstring for why this one must not)."""
     d = np.float32(0.0)
     for j in range(hidden.size):
         d += out[row, j] * hidden[j]
@@ -152,8 +154,7 @@ def _k_best(net, hidden, k, threshold, b):
         if net.loss == LOSS_SOFTMAX:
             top = out[0]
             for i in range(1, n):
-                if out[i] > top:
-                    top = out[i]
+                top = max(top, out[i])
             z = np.float32(0.0)
             for i in range(n):
                 out[i] = np.exp(out[i] - top)
@@ -357,15 +358,9 @@ def gold_labels(data, vocab):
         i = ends[line - 1] + 1 if line > 0 else 0
         end = ends[line]
         while True:
-            while i < end and _is_sep(data[i]):
-                i += 1
-            if i >= end:
+            s, i, h = next_token(data, i, end)
+            if s >= end:
                 break
-            s = i
-            h = FNV_OFFSET
-            while i < end and not _is_sep(data[i]):
-                h = _fnv_step(h, data[i])
-                i += 1
             if _has_prefix(data, s, i - s, vocab.prefix):
                 e = _find(vocab.table, vocab.bits, vocab.offsets, vocab.pool, data, s, i - s, h)
                 if e >= vocab.nwords:
