@@ -454,7 +454,9 @@ def _classifier(model, path, command):
 
 
 def _cutoff(value):
-    """--cutoff: a row count (0: all) or a fraction in (0, 1)."""
+    """--cutoff: a row count (0: all), a fraction in (0, 1), or auto."""
+    if value == "auto":
+        return value
     try:
         number = float(value)
     except ValueError:
@@ -470,8 +472,9 @@ def _cutoff(value):
               help="Columns per one-byte code of product quantization.")
 @click.option("--qnorm/--no-qnorm", default=False, show_default=True,
               help="Quantize each row's norm apart (one byte a row).")
-@click.option("--cutoff", default="0.35", show_default=True,
-              help="Input rows kept, those of largest norm: a count (0: all) or a fraction in (0, 1).")
+@click.option("--cutoff", default="auto", show_default=True,
+              help="Input rows kept, those of largest norm: a count (0: all), a fraction in (0, 1), or auto: "
+                   "as many as fit in a file 10.5x smaller.")
 @click.option("--qout", is_flag=True, help="Quantize the output matrix too.")
 @click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="k-means seed.")
 def quantize(model_path, output, dsub, qnorm, cutoff, qout, seed):

@@ -102,6 +102,17 @@ def test_quantized_file_round_trip(model, trec_test, tmp_path):
     assert fastembed.load_model(tmp_path / "floats.fe").quantization is None
 
 
+@pytest.mark.parametrize("settings", [{}, {"qnorm": True, "qout": True}, {"dsub": 3}])
+def test_auto_cutoff_makes_a_file_at_least_10x_smaller(model, tmp_path, settings):
+    """cutoff="auto" keeps the most rows that fit in 1/10.5 of the float file: the file is at
+    least 10x smaller, and one more row would not have fitted by much."""
+    model.save(tmp_path / "m.fe")
+    q = model.quantize(niter=2, **settings)
+    q.save(tmp_path / "q.fe")
+    ratio = (tmp_path / "m.fe").stat().st_size / (tmp_path / "q.fe").stat().st_size
+    assert 10.0 <= ratio < 11.5, ratio
+
+
 def test_quantize_keeps_most_of_the_accuracy(model, trec_test):
     """Not a target (that is scripts/bench_quantize.py on the full datasets): a sanity bound."""
     _, p_full, _ = model.test(trec_test)
@@ -111,7 +122,8 @@ def test_quantize_keeps_most_of_the_accuracy(model, trec_test):
 
 @pytest.mark.parametrize("settings, fragment", [
     (dict(cutoff=-1), "cutoff"), (dict(cutoff=1.5), "cutoff"), (dict(cutoff="x"), "cutoff"),
-    (dict(cutoff=True), "cutoff"), (dict(dsub=0), "dsub"), (dict(dsub=9), "dsub")])
+    (dict(cutoff=True), "cutoff"), (dict(cutoff="all"), "cutoff"), (dict(dsub=0), "dsub"),
+    (dict(dsub=9), "dsub")])
 def test_bad_settings_are_refused(model, settings, fragment):
     with pytest.raises(ArgumentError, match=fragment):
         model.quantize(**settings)

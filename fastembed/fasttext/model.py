@@ -139,8 +139,8 @@ class FastTextModel(Model):
         data = word.encode("utf-8", "surrogateescape")
         vocab = self._vocab._replace(word_ngrams=1, eos_id=-1)
         hidden = np.empty(self.dim, np.float32)
-        predict_one(np.frombuffer(data, np.uint8), vocab, self._ready().net, 0, 0.0, self._ready().top_ids,
-                    self._ready().top_probs, hidden)
+        p = self._ready()
+        predict_one(np.frombuffer(data, np.uint8), vocab, p.net, 0, 0.0, p.top_ids, p.top_probs, hidden)
         return hidden
 
     def word_vectors(self):

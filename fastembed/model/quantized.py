@@ -1,7 +1,8 @@
 """Compressed classifiers: :meth:`Model.quantize` (pruning, then product quantization), and the
 quantized arrays of a ``.fe`` file.
 
-:func:`quantize_model` first keeps the ``cutoff`` input rows of largest L2 norm (fastText's
+:func:`quantize_model` first keeps the ``cutoff`` input rows of largest L2 norm (by default as
+many as fit in a file 10.5x smaller than the float one) (fastText's
 ``-cutoff``: words and hashed n-gram buckets compete alike; ``</s>`` is always kept). A pruned
 word leaves the dictionary (it is then an unknown word, as in fastText's ``.ftz``); a pruned
 bucket leaves the row map and reads the zero row, as every bucket unseen in training does. The
@@ -22,13 +23,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastembed.errors import ArgumentError
-from fastembed.quantize import NITER, QuantizedMatrix, prune_rows, quantize_matrix
+from fastembed.quantize import NITER, QuantizedMatrix, prune_rows, quantize_matrix, row_norms
 from fastembed.text import Dictionary
 
 __all__ = ["Quantization", "decode", "encode", "quantize_model"]
 
-DEFAULT_CUTOFF = 0.35  # the fraction of input rows kept (see README: measured on every dataset)
+DEFAULT_CUTOFF = "auto"
 DEFAULT_DSUB = 2
+# cutoff="auto" keeps as many rows as fit in 1/AUTO_RATIO of the float file: the target is a
+# file at least 10x smaller, and the estimate below leaves out a few hundred bytes of zip headers.
+AUTO_RATIO = 10.5
+_ZIP_BYTES_PER_MEMBER = 300  # local and central zip headers and the .npy header of a member
 
 
 @dataclass
@@ -48,17 +53,45 @@ class Quantization:
         return {"dsub": self.dsub, "qnorm": self.qnorm, "qout": self.output_codes is not None}
 
 
-def _rows_to_keep(cutoff, n):
-    """``cutoff`` as a row count: an integer (0: all), or a fraction in (0, 1)."""
+def _rows_to_keep(cutoff, n, model=None, order=None, dsub=DEFAULT_DSUB, qnorm=False, qout=False):
+    """``cutoff`` as a row count: an integer (0: all), a fraction in (0, 1), or "auto"."""
+    if isinstance(cutoff, str) and cutoff == "auto":
+        return _rows_that_fit(model, order, dsub, qnorm, qout)
     if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real):
-        raise ArgumentError(f"quantize: cutoff must be a row count or a fraction in (0, 1), got {cutoff!r}")
+        raise ArgumentError(f"quantize: cutoff must be a row count, a fraction in (0, 1) or 'auto', "
+                           f"got {cutoff!r}")
     if isinstance(cutoff, numbers.Integral) or float(cutoff).is_integer() and cutoff >= 1:
         if cutoff < 0:
             raise ArgumentError(f"quantize: cutoff must not be negative, got {cutoff!r}")
         return n if cutoff == 0 else min(int(cutoff), n)
     if not 0.0 < cutoff < 1.0:
-        raise ArgumentError(f"quantize: cutoff must be a row count or a fraction in (0, 1), got {cutoff!r}")
+        raise ArgumentError(f"quantize: cutoff must be a row count, a fraction in (0, 1) or 'auto', "
+                            f"got {cutoff!r}")
     return max(1, int(round(cutoff * n)))
+
+
+def _rows_that_fit(model, order, dsub, qnorm, qout):
+    """The most rows, taken in ``order``, whose quantized file is at most 1/AUTO_RATIO of the
+    float file (both estimated from the arrays each would hold)."""
+    d = model.dictionary
+    dim = model.dim
+    arrays = d.to_arrays()
+    word_bytes = np.diff(arrays["word_offsets"]) if d.nwords else np.zeros(0, np.int64)
+    idf = 4 if model.idf is not None else 0
+    label_bytes = int(arrays["label_offsets"][-1]) + 16 * d.nlabels
+    out = model.output_matrix.nbytes
+    members = 13
+    floats = (model.input_matrix.nbytes + out + idf * d.n_rows + 4 * d.bucket_ids.size
+              + int(word_bytes.sum()) + 16 * d.nwords + label_bytes + members * _ZIP_BYTES_PER_MEMBER)
+    nsubq = -(-dim // dsub)
+    row = nsubq + int(qnorm) + idf
+    fixed = (4 * dim * 256 + (1024 if qnorm else 0) + label_bytes + idf
+             + ((model.output_matrix.shape[0] * (nsubq + int(qnorm)) + 4 * dim * 256) if qout else out)
+             + (members + 3) * _ZIP_BYTES_PER_MEMBER)
+    cost = np.where(order < d.nwords, row + 16 + word_bytes[np.minimum(order, max(d.nwords - 1, 0))],
+                    row + 4).astype(np.int64)
+    fits = int(np.searchsorted(np.cumsum(cost), floats / AUTO_RATIO - fixed, side="right"))
+    return max(1, fits)
 
 
 def quantize_model(model, *, dsub=DEFAULT_DSUB, qnorm=False, cutoff=DEFAULT_CUTOFF, qout=False, seed=0,
@@ -71,18 +104,25 @@ def quantize_model(model, *, dsub=DEFAULT_DSUB, qnorm=False, cutoff=DEFAULT_CUTO
         Columns per code (fastText's ``-dsub``): a row of ``dim`` floats becomes ``dim / dsub`` bytes.
     qnorm : bool
         Quantize each row's norm apart (one byte more a row; fastText's ``-qnorm``).
-    cutoff : int or float
-        Input rows kept, by largest norm: a count (0 keeps every row, fastText's ``-cutoff``) or
-        a fraction in (0, 1).
+    cutoff : int, float or "auto"
+        Input rows kept, by largest norm: a count (0 keeps every row, fastText's ``-cutoff``), a
+        fraction in (0, 1), or "auto": as many as fit in a file 10.5x smaller than the float
+        one (estimated from the arrays; the target is at least 10x).
     qout : bool
         Quantize the output matrix too (fastText's ``-qout``).
     seed, niter : int
         k-means seed and rounds: equal seeds give equal models.
     """
+    if isinstance(dsub, bool) or not isinstance(dsub, numbers.Integral) or not 1 <= dsub <= model.dim:
+        raise ArgumentError(f"quantize: dsub must be an integer in [1, {model.dim}], got {dsub!r}")
     d = model.dictionary
     n_real = d.unseen_row  # every row but the zero row of unseen buckets
-    keep = _rows_to_keep(cutoff, n_real)
     eos = [d.get_word_id("</s>")] if d.get_word_id("</s>") >= 0 else []
+    order = None
+    if isinstance(cutoff, str) and cutoff == "auto":  # prune_rows's order: </s>, then by norm
+        order = np.argsort(-row_norms(model.input_matrix[:n_real]), kind="stable")
+        order = np.concatenate([eos, order[~np.isin(order, eos)]]).astype(np.int64)
+    keep = _rows_to_keep(cutoff, n_real, model, order, dsub, qnorm, qout)
     pruned = prune_rows(model.input_matrix[:n_real], d.nwords, keep, keep=eos)
     word_rows, ngram_rows = pruned.word_rows, np.sort(pruned.ngram_rows)
     rows = np.concatenate([word_rows, ngram_rows])
