@@ -205,3 +205,69 @@ def test_export_refuses_what_fasttext_cannot_represent(tmp_path):
                            str(tmp_path / "m.bin")], capture_output=True, text=True, env=env)
     assert done.returncode != 0 and done.stderr.startswith("fastembed: error: cannot write a fastText model")
     assert len(done.stderr.splitlines()) == 1
+
+
+# -- without fastText: a hand-made pruned .ftz against fastText's rules in plain Python ------------
+
+def _fnv(token: bytes) -> int:
+    h = 2166136261
+    for b in token:
+        h = ((h ^ (b | 0xFFFFFF00 if b >= 128 else b)) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def _as_uint64_of_int32(h):
+    return (h - 2**32 if h >= 2**31 else h) % 2**64
+
+
+def test_pruned_ftz_follows_fasttexts_rules(tmp_path):
+    """Words by id, ``</s>``, word bigrams hashed as fastText (int32 hashes sign-extended,
+    ``h * 116049371 + next``), buckets through the pruned index and left out of the mean when
+    absent; softmax reported as p + 1e-5."""
+    from fastembed.fasttext import FastTextFile, write_fasttext
+    from fastembed.quantize import QuantizedMatrix
+
+    rng = np.random.default_rng(1)
+    words = [b"</s>", b"the", b"caf\xc3\xa9", b"\xff\xfe", b"a"]
+    labels = [b"__label__x", b"__label__y", b"__label__z"]
+    args = dict(dim=4, ws=5, epoch=5, minCount=1, neg=5, wordNgrams=2, loss="softmax", model="sup",
+                bucket=7, minn=0, maxn=0, lrUpdateRate=100, t=1e-4)
+    pairs = np.array([[5, 1], [0, 0], [3, 2]], dtype=np.int32)
+    inp = QuantizedMatrix(rng.normal(size=4 * 256).astype(np.float32), rng.integers(0, 256, (8, 2)).astype(np.uint8),
+                          4, 2)
+    out = rng.normal(size=(3, 4)).astype(np.float32)
+    ft = FastTextFile(args, words + labels, np.array([9, 5, 3, 2, 1, 7, 4, 2], np.int64),
+                      np.array([0] * 5 + [1] * 3, np.int8), 40, inp, out, 3, pairs)
+    write_fasttext(tmp_path / "m.ftz", ft)
+    model = fastembed.load_model(tmp_path / "m.ftz")
+    assert isinstance(model, FastTextModel) and model.labels == ["__label__x", "__label__y", "__label__z"]
+    table = inp.dense()
+    bucket_row = {int(b): 5 + int(r) for b, r in pairs}
+    for text in ["the café a", "a a zzz the", "__label__y \xff", "", "café"]:
+        tokens = [t for t in text.encode("utf-8", "surrogateescape").split() if not t.startswith(b"__label__")]
+        tokens.append(b"</s>")
+        rows = [words.index(t) for t in tokens if t in words]
+        hashes = [_as_uint64_of_int32(_fnv(t)) for t in tokens]
+        for i in range(len(hashes) - 1):
+            b = ((hashes[i] * 116049371 + hashes[i + 1]) % 2**64) % 7
+            if b in bucket_row:
+                rows.append(bucket_row[b])
+        scores = out.astype(np.float64) @ table[rows].astype(np.float64).mean(axis=0)
+        p = np.exp(scores - scores.max())
+        p = p / p.sum() + 1e-5
+        labels_got, probs = model.predict(text, k=-1)
+        order = np.argsort(-p, kind="stable")
+        assert list(labels_got) == [model.labels[i] for i in order]
+        np.testing.assert_allclose(probs, p[order], rtol=1e-5)
+
+
+def test_supervised_ns_loss_is_refused_by_name(tmp_path):
+    from fastembed.fasttext import FastTextFile, write_fasttext
+
+    args = dict(dim=2, ws=5, epoch=5, minCount=1, neg=5, wordNgrams=1, loss="ns", model="sup", bucket=0,
+                minn=0, maxn=0, lrUpdateRate=100, t=1e-4)
+    ft = FastTextFile(args, [b"</s>", b"__label__a"], np.array([3, 2], np.int64), np.array([0, 1], np.int8), 5,
+                      np.ones((1, 2), np.float32), np.ones((1, 2), np.float32))
+    write_fasttext(tmp_path / "ns.bin", ft)
+    with pytest.raises(ModelFileError, match="loss 'ns' is not supported"):
+        fastembed.load_model(tmp_path / "ns.bin")
