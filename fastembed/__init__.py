@@ -24,11 +24,17 @@ __all__ = ["ArgumentError", "CorpusError", "FastembedError", "Model", "ModelFile
 
 def load_model(path):
     """Load a model saved with :meth:`Model.save` or :meth:`WordVectors.save`, or a fastText
-    skipgram/cbow ``.bin``."""
+    ``.bin``/``.ftz``: a classifier (predicting as fastText) or skipgram/cbow word vectors."""
     from fastembed.wordvec import WordVectors, is_word_vector_file
 
     if is_word_vector_file(path):
         return WordVectors.load(path)
+    from fastembed.fasttext.reading import is_fasttext_file
+
+    if is_fasttext_file(path):
+        from fastembed.fasttext.model import FastTextModel
+
+        return FastTextModel.load(path)
     from fastembed.model import Model
 
     return Model.load(path)

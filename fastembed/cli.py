@@ -451,6 +451,72 @@ def _write_vectors(model, f):
 
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The fastText model file to write (.bin).")
+def export(model_path, output):
+    """Write MODEL as a fastText .bin that fastText's load_model reads.
+
+    Only models fastText can represent: mean pooling (--preset fasttext or --pooling mean),
+    softmax, ova or hs, the __label__ prefix.
+    """
+    import fastembed
+
+    _refuse_overwriting_inputs(output, model_path)
+    _classifier(fastembed.load_model(model_path), model_path, "export").save_fasttext(output)
+    click.echo(f"{output} ({os.path.getsize(output) / 1e6:.1f} MB)")
+
+
+def _classifier(model, path, command):
+    """``model`` if it is a classifier; word vectors have no ``command``."""
+    from fastembed.errors import ArgumentError
+    from fastembed.model import Model
+
+    if not isinstance(model, Model):
+        raise ArgumentError(f"{path}: word vectors, not a classifier: `fastembed {command}` takes a classifier")
+    return model
+
+
+def _cutoff(value):
+    """--cutoff: a row count (0: all), a fraction in (0, 1), or auto."""
+    if value == "auto":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number", param_hint="'--cutoff'") from None
+    return int(number) if number >= 1 and number.is_integer() or number == 0 else number
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the compressed model (.fe).")
+@click.option("--dsub", type=click.IntRange(1, None), default=2, show_default=True,
+              help="Columns per one-byte code of product quantization.")
+@click.option("--qnorm/--no-qnorm", default=False, show_default=True,
+              help="Quantize each row's norm apart (one byte a row).")
+@click.option("--cutoff", default="auto", show_default=True,
+              help="Input rows kept, those of largest norm: a count (0: all), a fraction in (0, 1), or auto: "
+                   "as many as fit in a file 10.5x smaller.")
+@click.option("--qout", is_flag=True, help="Quantize the output matrix too.")
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="k-means seed.")
+def quantize(model_path, output, dsub, qnorm, cutoff, qout, seed):
+    """Compress MODEL: prune its input rows, product-quantize them; write a fastembed model."""
+    import fastembed
+
+    _refuse_overwriting_inputs(output, model_path)
+    t0 = time.perf_counter()
+    small = _classifier(fastembed.load_model(model_path), model_path, "quantize").quantize(dsub=dsub, qnorm=qnorm, cutoff=_cutoff(cutoff),
+                                                      qout=qout, seed=seed)
+    small.save(output)
+    before, after = os.path.getsize(model_path), os.path.getsize(output)
+    click.echo(f"{output} ({after / 1e6:.2f} MB, {before / after:.1f}x smaller than {before / 1e6:.2f} MB; "
+               f"{small.train_stats['quantized_rows']:,} of {small.train_stats['original_rows']:,} input rows "
+               f"kept; {time.perf_counter() - t0:.1f} s)")
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 def info(model_path):
     """Dimensions, vocabulary, labels and training arguments of MODEL."""
     import fastembed

@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 
 from fastembed.errors import ArgumentError, ModelFileError
-from fastembed.fasttext_format import FastTextFile, read_fasttext, write_fasttext
+from fastembed.fasttext import FastTextFile, read_fasttext, write_fasttext
 from fastembed.quantize import QuantizedMatrix, prune_rows, quantize_matrix
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -505,7 +505,7 @@ def test_inconsistent_models_are_rejected(tmp_path, monkeypatch, edit, words):
     ft = tiny()
     edit(ft)
     with monkeypatch.context() as patch:
-        patch.setattr("fastembed.fasttext_format._problem", lambda ft: None)
+        patch.setattr("fastembed.fasttext.writing.problem", lambda ft: None)
         write_fasttext(tmp_path / "bad.bin", ft)
     _rejects(tmp_path / "bad.bin", words)
 
@@ -514,7 +514,7 @@ def test_inconsistent_models_are_rejected(tmp_path, monkeypatch, edit, words):
 def test_dictionary_read_in_small_chunks(tiny_file, monkeypatch, chunk):
     """The dictionary is read in chunks: every entry, NUL and count may straddle a boundary."""
     path, ft, _ = tiny_file
-    monkeypatch.setattr("fastembed.fasttext_format._CHUNK", chunk)
+    monkeypatch.setattr("fastembed.fasttext.reading._CHUNK", chunk)
     got = read_fasttext(path)
     assert got.entries == ft.entries
     np.testing.assert_array_equal(got.counts, ft.counts)

@@ -174,7 +174,8 @@ def models(trec_train, tmp_path_factory):
     hs = fastembed.train_supervised(str(trec_train), preset="fasttext", loss="hs", **kw)
     ngrams.save(root / "ngrams.fe")
     hs.save(root / "hs.fe")
-    return {"ngrams": root / "ngrams.fe", "hs": root / "hs.fe"}
+    ngrams.quantize(cutoff=0.5, qnorm=True, qout=True, niter=2).save(root / "quantized.fe")
+    return {"ngrams": root / "ngrams.fe", "hs": root / "hs.fe", "quantized": root / "quantized.fe"}
 
 
 def _set(document, path, value):
@@ -309,6 +310,21 @@ CRAFTED = [
     ("idf in a mean-pooling model", "hs",
      lambda arrays, meta: arrays.__setitem__("idf", np.ones(arrays["input_matrix"].shape[0], np.float32)),
      "unexpected member idf.npy"),
+    ("quantized: codes one row short", "quantized", _array_case("input_codes", lambda a: a[:-1]), "shape"),
+    ("quantized: codes int16", "quantized", _array_case("input_codes", lambda a: a.astype(np.int16)), "input_codes"),
+    ("quantized: centroids NaN", "quantized", _array_case("input_centroids", _put(5, np.nan)), "NaN"),
+    ("quantized: norm centroids inf", "quantized", _array_case("output_norm_centroids", _put(0, np.inf)),
+     "infinite"),
+    ("quantized: centroids short", "quantized", _array_case("input_centroids", lambda a: a[:-1]), "shape"),
+    ("quantized: dsub 0", "quantized", _meta_case("quantization.dsub", 0), "quantization.dsub"),
+    ("quantized: dsub above dim", "quantized", _meta_case("quantization.dsub", 9), "quantization.dsub"),
+    ("quantized: qnorm not a bool", "quantized", _meta_case("quantization.qnorm", 1), "quantization.qnorm"),
+    ("quantized: unknown key", "quantized", _meta_case("quantization.bits", 4), "unknown key"),
+    ("quantized: dense input too", "quantized",
+     lambda arrays, meta: arrays.__setitem__("input_matrix", np.zeros((3, 8), np.float32)),
+     "unexpected member input_matrix.npy"),
+    ("quantized: norm codes missing", "quantized", _drop("input_norm_codes"), "missing member input_norm_codes"),
+    ("quantized: qout without output codes", "quantized", _drop("output_codes"), "missing member output_codes"),
     ("hs output one row too many", "hs",
      _array_case("output_matrix", lambda a: np.vstack([a, a[:1]])), "shape"),
 ]

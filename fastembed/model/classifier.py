@@ -56,6 +56,7 @@ class Model:
         self._predictor = None
         self._predictor_of = None
         self._labels_array = None
+        self.quantization = None  # set by quantize() and by loading a quantized file
 
     @property
     def bucket_ids(self):
@@ -190,12 +191,19 @@ class Model:
 
     def save(self, path):
         """Write the model to ``path`` atomically (a temporary file, then a rename)."""
+        from fastembed.model.quantized import encode
+
         dictionary = self.dictionary.to_arrays()
+        codes, quantization = encode(self)
         arrays = {
             "input_matrix": self.input_matrix,
             "output_matrix": self.output_matrix,
             "bucket_ids": dictionary.pop("bucket_ids"),  # the dictionary's row map, at the top level
         }
+        for name in ("input", "output"):  # a quantized matrix is stored as its codes
+            if f"{name}_codes" in codes:
+                del arrays[f"{name}_matrix"]
+        arrays.update(codes)
         if self.idf is not None:
             arrays["idf"] = self.idf
         arrays.update({f"dict.{name}": a for name, a in dictionary.items()})
@@ -206,7 +214,25 @@ class Model:
             "train_stats": {k: v for k, v in self.train_stats.items()
                             if isinstance(v, (int, float, str))},
         }
+        if quantization is not None:
+            meta["quantization"] = quantization
         save_arrays(path, arrays, meta)
+
+    def save_fasttext(self, path):
+        """Write the model as a fastText ``.bin`` that fastText's ``load_model`` reads and predicts
+        with as fastembed does. Only a model fastText can represent: mean pooling, softmax, ova or
+        hs, the ``__label__`` prefix; :class:`ArgumentError` says why otherwise."""
+        from fastembed.fasttext.model import to_fasttext
+        from fastembed.fasttext.writing import write_fasttext
+
+        write_fasttext(path, to_fasttext(self))
+
+    def quantize(self, **settings):
+        """A compressed copy: pruned rows, product-quantized; saved and loaded as any model
+        (see :func:`fastembed.model.quantized.quantize_model` for the settings)."""
+        from fastembed.model.quantized import quantize_model
+
+        return quantize_model(self, **settings)
 
     @classmethod
     def load(cls, path):
@@ -215,15 +241,19 @@ class Model:
         The file is untrusted input: every metadata field and array is checked
         (:mod:`fastembed.model.file_schema`) before any of it is used.
         """
+        from fastembed.model.quantized import decode
+
         arrays, dims = read_model(path)
+        input_matrix, output_matrix, quantization = decode(arrays, dims)
         dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
         dict_arrays["bucket_ids"] = arrays["bucket_ids"]  # the row map: the dictionary holds it
         try:
             dictionary = Dictionary.from_arrays(dict_arrays, dims.config)
         except ValueError as exc:  # the schema checks all of it: this is a defect of the schema
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
-        return cls(dims.args, dictionary, arrays["input_matrix"], arrays["output_matrix"],
-                   idf=arrays.get("idf"))
+        model = cls(dims.args, dictionary, input_matrix, output_matrix, idf=arrays.get("idf"))
+        model.quantization = quantization
+        return model
 
     # -- internals ---------------------------------------------------------------------------
 

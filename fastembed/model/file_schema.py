@@ -14,6 +14,7 @@ import numpy as np
 
 from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.model_file import Member, load_arrays, short_repr, short_text
+from fastembed.quantize import FASTTEXT_KSUB as KSUB
 from fastembed.settings import MAX_LABELS, MAX_WORDS, SETTINGS, TrainArgs
 
 __all__ = ["MEMBERS", "check_arrays", "parse_meta", "read_model"]
@@ -82,7 +83,7 @@ def parse_meta(meta):
 
     Raises :class:`ModelFileError` naming the first bad field.
     """
-    _exact_keys(meta, _META_KEYS, "")
+    _exact_keys(meta, _META_KEYS + (("quantization",) if "quantization" in meta else ()), "")
     version = meta["fastembed_version"]
     if not isinstance(version, str) or len(version) > _MAX_TEXT:
         _bad("metadata field fastembed_version must be a short string")
@@ -109,10 +110,24 @@ def parse_meta(meta):
         _bad("metadata field args.label_prefix cannot be encoded")
     settings = [_DICTIONARY_FORMAT, args.word_ngrams, bucket, args.minn, args.maxn, args.min_count,
                 args.min_count_label, ntokens]
+    quantization = _quantization(meta.get("quantization"), args.dim)
     return SimpleNamespace(
-        args=args, config=config, dim=args.dim, bucket=bucket, ntokens=ntokens, nwords=nwords,
+        args=args, config=config, quantization=quantization, dim=args.dim, bucket=bucket, ntokens=ntokens, nwords=nwords,
         nlabels=nlabels, n_out=nlabels - 1 if args.loss == "hs" else nlabels,
         prefix=np.frombuffer(prefix, dtype=np.uint8), settings=np.array(settings, np.int64))
+
+
+def _quantization(value, dim):
+    """The optional ``quantization`` entry (:mod:`fastembed.model.quantized`): None or
+    ``{"dsub": 1..dim, "qnorm": bool, "qout": bool}``."""
+    if value is None:
+        return None
+    _exact_keys(value, ("dsub", "qnorm", "qout"), "quantization")
+    _integer(value["dsub"], "quantization.dsub", 1, dim)
+    for key in ("qnorm", "qout"):
+        if type(value[key]) is not bool:
+            _bad(f"metadata field quantization.{key} must be true or false")
+    return dict(value)
 
 
 # -- arrays ------------------------------------------------------------------------------------
@@ -185,10 +200,42 @@ def _n_rows(dims):
     return dims.nwords + dims.n_buckets + 1  # the last row stands for unseen buckets
 
 
+def _quantized(which, qnorm_only=False):
+    """Whether the file holds ``which`` ("input", "output") as codes (and norm codes)."""
+    def present(dims):
+        q = dims.quantization
+        return q is not None and (which == "input" or q["qout"]) and (q["qnorm"] or not qnorm_only)
+    return present
+
+
+def _floats(which):
+    quantized = _quantized(which)
+    return lambda dims: not quantized(dims)
+
+
+def _nsubq(dims):
+    return -(-dims.dim // dims.quantization["dsub"])
+
+
+def _quantized_members(which, rows):
+    """Codes (one byte a block: any byte indexes the 256 centroids of its block), codebooks."""
+    return (
+        Member(f"{which}_codes", "|u1", lambda d: (rows(d), _nsubq(d)), present=_quantized(which)),
+        Member(f"{which}_centroids", "<f4", lambda d: (d.dim * KSUB,), present=_quantized(which),
+               check=_check_finite),
+        Member(f"{which}_norm_codes", "|u1", lambda d: (rows(d),), present=_quantized(which, True)),
+        Member(f"{which}_norm_centroids", "<f4", lambda d: (KSUB,), present=_quantized(which, True),
+               check=_check_finite),
+    )
+
+
 MEMBERS = (
     Member("bucket_ids", "<i4", lambda d: (d.n_buckets,), binds="n_buckets", check=_check_bucket_ids),
-    Member("input_matrix", "<f4", lambda d: (_n_rows(d), d.dim), check=_check_input_matrix),
-    Member("output_matrix", "<f4", lambda d: (d.n_out, d.dim), check=_check_finite),
+    Member("input_matrix", "<f4", lambda d: (_n_rows(d), d.dim), check=_check_input_matrix,
+           present=_floats("input")),
+    Member("output_matrix", "<f4", lambda d: (d.n_out, d.dim), check=_check_finite, present=_floats("output")),
+    *_quantized_members("input", lambda d: _n_rows(d) - 1),  # the zero row is not stored
+    *_quantized_members("output", lambda d: d.n_out),
     Member("idf", "<f4", lambda d: (_n_rows(d),), present=lambda d: d.args.pooling == "tfidf",
            check=_check_idf),
     Member("dict.word_bytes", "|u1", lambda d: (d.n_word_bytes,), binds="n_word_bytes",

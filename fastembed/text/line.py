@@ -101,6 +101,19 @@ def _prefetch_slot(table, bits, h):
     prefetch_item(table, _slot(h, bits))
 
 
+@njit(**dict(BYTES, inline="always"))
+def next_token(data, i, end):
+    """The first token of ``data[i:end]``: ``(start, stop, fastText hash)``; ``start == end`` if none."""
+    while i < end and _is_sep(data[i]):
+        i += 1
+    s = i
+    h = FNV_OFFSET
+    while i < end and not _is_sep(data[i]):
+        h = _fnv_step(h, data[i])
+        i += 1
+    return s, i, h
+
+
 @njit(**BYTES)
 def line_rows(data, start, end, vocab, rows, hashes, spans, buf):
     """Final rows of the line ``data[start:end]`` (no ``'\\n'`` inside) into ``rows``; returns their count.
@@ -119,15 +132,9 @@ def line_rows(data, start, end, vocab, rows, hashes, spans, buf):
     nw = 0
     i = start
     while True:
-        while i < end and _is_sep(data[i]):
-            i += 1
-        if i >= end:
+        s, i, h = next_token(data, i, end)
+        if s >= end:
             break
-        s = i
-        h = FNV_OFFSET
-        while i < end and not _is_sep(data[i]):
-            h = _fnv_step(h, data[i])
-            i += 1
         if _has_prefix(data, s, i - s, vocab.prefix):
             continue
         _prefetch_slot(vocab.table, vocab.bits, h)

@@ -317,16 +317,9 @@ def _peek_kind(meta):
 
 
 def _is_fasttext(path):
-    from fastembed.fasttext_format import FASTTEXT_MAGIC
+    from fastembed.fasttext.reading import is_fasttext_file
 
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
-            return False
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except (OSError, TypeError, ValueError):
-        return False
-    return len(head) == 4 and struct.unpack("<i", head)[0] == FASTTEXT_MAGIC
+    return is_fasttext_file(path)
 
 
 def _word_bytes(word):
