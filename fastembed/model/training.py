@@ -9,6 +9,7 @@ epoch is where (later) validation, callbacks and checkpoints live.
 import inspect
 import math
 import time
+from functools import partial
 
 import numba
 import numpy as np
@@ -16,13 +17,15 @@ import numpy as np
 from fastembed.errors import TrainingDiverged
 from fastembed.model.classifier import Model
 from fastembed.model.huffman import tree_arrays
-from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
+from fastembed.model.corpus_weights import corpus_weights
 from fastembed.model.progress import Progress
 from fastembed.model.rng import init_uniform
 from fastembed.model.train_step import chunk_kernel
 from fastembed.model.workers import Workers, thread_local_arrays
 from fastembed.settings import SETTINGS, TrainArgs, docstring_table
 from fastembed.text import build_corpus
+from fastembed.text.corpus_cache import load_corpus
+from fastembed.text.out_of_core import use_out_of_core
 
 # A worker's chunk: about _CHUNK_WORK multiply-adds of pooling and output layer (a few ms at
 # the ~100 ns per bag row of dim 100 measured on SST-2), so that the Python call per chunk
@@ -35,7 +38,7 @@ _EXAMPLE_OVERHEAD = 100
 _MIN_CHUNKS_PER_THREAD = 4
 
 
-def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
+def train_supervised(input, *, preset=None, verbose=1, valid=None, cache_dir=None, **settings):
     """Train a text classifier on a corpus in fastText's supervised format.
 
     Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
@@ -52,6 +55,10 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
         0 silent; 1 progress and a summary on stderr.
     valid : str or path, optional
         A labelled corpus to report precision at 1 on after training.
+    cache_dir : str or path, optional
+        Encode the corpus file out of core into this directory and reuse the encoding on the
+        next run with the same file and settings (:mod:`fastembed.text.corpus_cache`). Without
+        it, files of 256 MiB and more are encoded out of core in a temporary directory.
     {settings}
 
     Returns
@@ -61,7 +68,8 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
     args = TrainArgs.from_preset(preset, **settings)
     stats = {}
     t_start = time.perf_counter()
-    dictionary, corpus = build_corpus(
+    load = partial(load_corpus, cache_dir=cache_dir) if use_out_of_core(input, cache_dir) else build_corpus
+    dictionary, corpus = load(
         input, label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
         bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
@@ -70,12 +78,7 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
 
     t0 = time.perf_counter()
     inp, out = _init_tables(args, dictionary)
-    idf = None
-    if args.pooling == "tfidf":
-        df = document_frequency(corpus.indices, corpus.offsets, inp.shape[0])
-        idf = smooth_idf(df, corpus.n_lines)
-        idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
-    weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
+    idf, weights = corpus_weights(args.pooling, corpus, inp.shape[0])
     stats["init_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -177,6 +180,7 @@ class _Trainer:
         self.tokens_total = float(max(self.epoch_tokens * args.epoch, 1))
         self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1)
         self.last_loss = float("nan")
+        self.release_pages = getattr(corpus, "release_pages", lambda: None)  # out-of-core corpora
 
     def chunk_examples(self):
         """Examples per chunk (see _CHUNK_WORK)."""
@@ -214,6 +218,7 @@ class _Trainer:
         lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
         self.progress.update(tokens, lr_now, avg)
         self.last_loss = avg
+        self.release_pages()
 
     def run(self):
         args = self.args

@@ -391,9 +391,8 @@ class Dictionary:
         return rows
 
     # --------------------------------------------------------------- encoding
-    def _encode_scanned(self, scanned, wid, label, name, keep_all, row_map) -> EncodedCorpus:
-        """Pass 2 over pass-1 output, given each entry's word id / label id and the row map."""
-        tok, line_end, e_hash, _e_count, e_label, e_off, pool = scanned
+    def _entry_tables(self, e_hash, e_label, e_off, pool, wid, row_map):
+        """What pass 2 needs of the scanned entries: ``(rows_off, rows, ehash)`` (see encode_lines)."""
         pool = _ro(pool)
         is_word = (e_label == 0).astype(np.uint8)
         is_eos = np.zeros(len(e_label), dtype=np.uint8)
@@ -404,7 +403,12 @@ class Dictionary:
         rows_off, rows = _enc.entry_rows(
             pool, e_off, wid, is_word, is_eos, self.nwords, self.bucket, self.minn, self.maxn, *row_map
         )
-        ehash = e_hash.astype(np.uint32).view(np.int32)
+        return rows_off, rows, e_hash.astype(np.uint32).view(np.int32)
+
+    def _encode_scanned(self, scanned, wid, label, name, keep_all, row_map) -> EncodedCorpus:
+        """Pass 2 over pass-1 output, given each entry's word id / label id and the row map."""
+        tok, line_end, e_hash, _e_count, e_label, e_off, pool = scanned
+        rows_off, rows, ehash = self._entry_tables(e_hash, e_label, e_off, pool, wid, row_map)
         ind, off, lab, loff, ntok, nskip = _enc.encode_lines(
             tok, line_end, e_label, label, ehash, rows_off, rows,
             self.nwords, self.bucket, self.word_ngrams, row_map, int(keep_all),
