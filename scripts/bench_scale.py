@@ -37,8 +37,8 @@ def worker(spec):
     ooc.OUT_OF_CORE_MIN_BYTES = 1 << 62 if spec["mode"] == "in-memory" else 0
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
-    model = train_supervised(spec["corpus"], epoch=1, threads=spec["threads"], verbose=0,
-                             cache_dir=spec.get("cache_dir"))
+    model = train_supervised(spec["corpus"], epoch=1, threads=spec["threads"], dim=spec["dim"],
+                             verbose=0, cache_dir=spec.get("cache_dir"))
     wall = time.perf_counter() - t0
     s = model.train_stats
     return {"wall_s": wall, "read_s": s["read_s"], "init_s": s["init_s"], "train_s": s["train_s"],
@@ -85,6 +85,7 @@ def main(argv=None):
     p.add_argument("--in-memory-sizes", default="0.375,1.5")
     p.add_argument("--cached-sizes", default="1.5")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dim", type=int, default=100)
     p.add_argument("--scratch", default=None, help="where prefixes and the cache go (default: beside the corpus)")
     p.add_argument("--out")
     p.add_argument("--json")
@@ -102,13 +103,14 @@ def main(argv=None):
             modes = [m for m, sel in (("in-memory", args.in_memory_sizes), ("out-of-core", args.sizes))
                      if gb in floats(sel)]
             for mode in modes:
-                r = run({"corpus": path, "mode": mode, "threads": args.threads})
+                r = run({"corpus": path, "mode": mode, "threads": args.threads, "dim": args.dim})
                 rows.append(dict(r, mode=mode, file_bytes=size))
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
             if gb in floats(args.cached_sizes):
                 cache = os.path.join(scratch, "cache")
                 for mode in ("out-of-core", "cached"):  # the first run fills the cache
-                    r = run({"corpus": path, "mode": "out-of-core", "threads": args.threads, "cache_dir": cache})
+                    r = run({"corpus": path, "mode": "out-of-core", "threads": args.threads, "dim": args.dim,
+                             "cache_dir": cache})
                     rows.append(dict(r, mode=mode + " (cache_dir)", file_bytes=size))
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
                 shutil.rmtree(cache)

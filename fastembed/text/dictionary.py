@@ -440,6 +440,10 @@ class Dictionary:
         -------
         EncodedCorpus
         """
+        return self._encode(source, keep_unlabelled, self._row_map)
+
+    def _encode(self, source, keep_unlabelled, row_map) -> EncodedCorpus:
+        """:meth:`encode` through ``row_map`` (an empty key table: rows in the hashed space)."""
         name = source_name(source)
         data = _ro(read_bytes(source))
         scanned = _scan.scan_corpus(data, _ro(np.frombuffer(self._prefix_b, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
@@ -450,7 +454,7 @@ class Dictionary:
         is_label = e_label == 1
         wid = np.where(~is_label & (did >= 0) & (did < self.nwords), did, -1).astype(np.int32)
         label = np.where(is_label & (did >= self.nwords), did - self.nwords, -1).astype(np.int32)
-        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled, self._row_map)
+        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled, row_map)
 
     # ------------------------------------------------------------ persistence
     def config(self) -> dict:
