@@ -7,8 +7,9 @@ Prediction
 :func:`predict` maps :meth:`Model.predict <fastembed.model.classifier.Model.predict>` over the
 partitions of a dask Series or Bag of str. The model file's bytes are one key of the graph
 (``dask.delayed(..., pure=True)``): each worker receives them once per computation, not once
-per task, and loads the model once per process (cached by the bytes' SHA-256, checked as any
-model file is). The results equal in-process ``predict``.
+per task (scattered to every worker up front when a distributed client is active), and loads
+the model once per process (cached by the bytes' SHA-256, checked as any model file is). The
+results equal in-process ``predict``.
 
 Training: iterative parameter mixing
 ------------------------------------
@@ -135,7 +136,7 @@ def predict(model, texts, k=1, threshold=0.0):
     A dask Series (same index) or Bag of ``(labels, probs)`` pairs, as :meth:`Model.predict`
     returns for each line.
     """
-    blob = dask.delayed(_model_bytes(model), pure=True)  # one key: sent to each worker once
+    blob = _sharer(_client(), broadcast=True)(_model_bytes(model))  # sent to each worker once
     if isinstance(texts, db.Bag):
         return texts.map_partitions(_predict_texts, blob, k, threshold)
     if isinstance(texts, dd.Series):
@@ -269,6 +270,15 @@ def train_supervised(ddf, text="text", label="label", *, n_groups=None, preset=N
             f"distributed training failed, no model was made: {type(exc).__name__}: {exc}") from exc
 
 
+def _sharer(client, broadcast=False):
+    """How a large value reaches the tasks: scattered to the cluster once (to every worker with
+    ``broadcast``) when there is a distributed client, else one key of the graph; either way it
+    is not copied into every task."""
+    if client is None:
+        return lambda value: dask.delayed(value, pure=True)
+    return lambda value: client.scatter([value], broadcast=broadcast)[0]
+
+
 def _client():
     try:
         from distributed import get_client
@@ -291,12 +301,13 @@ def _train(parts, text, label, pre, args, word_ngrams, bucket, minn, maxn, n_gro
         "<dask DataFrame>", (None, e_count, e_label, e_off, pool), n_lines, label_prefix=pre,
         min_count=args.min_count, min_count_label=args.min_count_label, word_ngrams=word_ngrams,
         bucket=bucket, minn=minn, maxn=maxn)
+    share = _sharer(client)
     if d.bucket > 0:
-        arrays = dask.delayed(d.to_arrays(), pure=True)
+        arrays = share(d.to_arrays())
         buckets = dask.delayed(_bucket_counts, pure=True)
         used, _ = _tree([buckets(p, text, label, pre, arrays) for p in parts], _merge_counts).compute()
         d._set_bucket_ids(np.array([b for b, n in used.items() if n >= args.min_count_ngram], np.int32))
-    dict_arrays = dask.delayed(d.to_arrays(), pure=True)
+    dict_arrays = share(d.to_arrays())
     n_groups = max(1, min(n_groups or (len(client.nthreads()) if client else 1), len(parts)))
     shares = [parts[g::n_groups] for g in range(n_groups)]
     tfidf = args.pooling == "tfidf"
@@ -314,9 +325,10 @@ def _train(parts, text, label, pre, args, word_ngrams, bucket, minn, maxn, n_gro
     read_s = time.perf_counter() - t_start
     train = dask.delayed(_train_group, pure=True)
     loss = float("nan")
+    idf_shared = share(idf)
     for epoch in range(args.epoch):
-        tables = dask.delayed((inp, out), pure=True)
-        results = [train(g, dict_arrays, args_dict, tables[0], tables[1], idf, epoch,
+        tables = share(inp), share(out)
+        results = [train(g, dict_arrays, args_dict, tables[0], tables[1], idf_shared, epoch,
                          args.seed + epoch * n_groups + i) for i, g in enumerate(groups)]
         futures = dask.persist(*results)
         _submitted(epoch)

@@ -136,3 +136,20 @@ def test_arguments_are_checked(client):
 
 def _tiny_model():
     return train_supervised(["__label__a x y", "__label__b z w"], epoch=1, threads=1, verbose=0)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "tfidf"])
+def test_small_run_matches_single_process_dictionary(client, pooling):
+    """Small enough to run without the JIT: every phase of the distributed run once."""
+    lines = TRAIN.read_text(encoding="utf-8").splitlines(True)[:300]
+    kw = dict(epoch=1, dim=5, threads=1, seed=0, pooling=pooling, min_count_ngram=2)
+    single = train_supervised(lines, verbose=0, **kw)
+    df = frame(TRAIN).iloc[:300]
+    got = fd.train_supervised(dd.from_pandas(df, npartitions=3), verbose=1, **kw)
+    assert got.dictionary.words == single.dictionary.words
+    np.testing.assert_array_equal(got.dictionary.bucket_ids, single.dictionary.bucket_ids)
+    assert got.input_matrix.shape == single.input_matrix.shape
+    assert got.train_stats["groups"] == 2
+    texts = df["text"].tolist()[:20]
+    pred = fd.predict(got, dd.from_pandas(pd.Series(texts), npartitions=2)).compute().tolist()
+    assert [p[0] for p in pred] == [p[0] for p in got.predict(texts)]
