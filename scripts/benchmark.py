@@ -24,6 +24,9 @@ Latency, throughput and whole processes; the same with one core busy::
 
 Word vectors (skipgram, cbow against fastText and gensim) have their own script,
 ``scripts/bench_wordvec.py``.
+Scale (peak RSS and time against corpus size, in memory vs out of core; Dask on a local
+cluster) has ``scripts/bench_scale.py`` (corpus: ``scripts/make_scale_corpus.py``) and
+``scripts/bench_dask.py``.
 
 Configurations
 --------------

@@ -80,6 +80,7 @@ def test_line_chunks_end_at_newlines_and_cover_the_file(sst2_plain):
 def test_out_of_core_training_equals_in_memory(sst2_plain, small_pieces, monkeypatch):
     """One thread, same seed: the same corpus arrays give bit-identical tables (tf-idf weights too)."""
     kw = dict(epoch=2, threads=1, dim=16, verbose=0, seed=3)
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 1 << 40)  # one block: the in-memory order
     monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 1 << 62)
     ref = train_supervised(sst2_plain, **kw)
     monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
@@ -177,3 +178,30 @@ def test_cli_cache_dir(tmp_path, trec_train):
                                       "--epoch", "1", "--threads", "1", "--cache-dir", str(cache)])
         assert r.exit_code == 0, r.output
     assert len(list(cache.iterdir())) == 1
+
+
+def test_block_order_is_a_permutation_of_whole_blocks(sst2_plain, monkeypatch):
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 5_000)
+    _, corpus = load_corpus(sst2_plain, **SETTINGS)
+    order = corpus.shuffled_order(np.random.default_rng(0))
+    n = corpus.n_lines
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    # cut the order where it leaves a block: each run is a whole range of lines of ~5,000 rows
+    starts = np.searchsorted(corpus.offsets, np.arange(0, corpus.offsets[-1], 5_000), side="right") - 1
+    bounds = np.unique(np.concatenate([[0], starts, [n]]))
+    block_of = np.searchsorted(bounds, order, side="right") - 1
+    changes = np.flatnonzero(np.diff(block_of)) + 1
+    assert len(changes) == len(bounds) - 2  # every block visited in one run
+    runs = np.split(order, changes)
+    for run in runs:
+        np.testing.assert_array_equal(np.sort(run), np.arange(run.min(), run.max() + 1))
+    assert not np.array_equal(order, np.arange(n))
+
+
+def test_training_order_is_by_blocks(sst2_plain, monkeypatch):
+    """Threads=1: the out-of-core run trains in the corpus's block order and still learns."""
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 5_000)
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
+    model = train_supervised(sst2_plain, epoch=3, threads=1, dim=16, verbose=0, seed=3)
+    n, p, _ = model.test(FIXTURES / "sst2_train_slice.txt.gz")
+    assert p > 0.8

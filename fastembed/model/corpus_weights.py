@@ -17,7 +17,7 @@ from fastembed.text.out_of_core import MappedCorpus
 
 __all__ = ["corpus_weights"]
 
-_PIECE_ROWS = 16 << 20
+_PIECE_ROWS = 4 << 20
 
 
 def corpus_weights(pooling, corpus, n_rows):

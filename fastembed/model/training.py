@@ -226,8 +226,9 @@ class _Trainer:
         rng = np.random.default_rng(args.seed)
         self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
         chunk = self.chunk_examples()
+        shuffle = getattr(self.corpus, "shuffled_order", None)  # out-of-core corpora: by blocks
         with self.workers:
             for _ in range(args.epoch):
-                order = rng.permutation(n).astype(np.int64)
+                order = shuffle(rng) if shuffle else rng.permutation(n).astype(np.int64)
                 self.workers.run_epoch(n, chunk, self._step(order), self._poll)
         self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)

@@ -16,7 +16,8 @@ The result, a :class:`MappedCorpus`, maps those files (``MAP_PRIVATE``, never wr
 arrays are writable and the kernels compile for the same types as in memory). Training reads
 them through the page cache, and :meth:`MappedCorpus.release_pages` (called by the trainer's
 poll, every 0.1 s) unmaps what was read, so the process's resident set stays the model plus a
-fixed working set while the kernel keeps the pages cached. Files go to a temporary directory,
+fixed working set while the kernel keeps the pages cached. For that, an epoch visits the lines
+block by block (:meth:`MappedCorpus.shuffled_order`) rather than in one random permutation. Files go to a temporary directory,
 removed as soon as they are mapped, or to ``cache_dir`` (:mod:`fastembed.text.corpus_cache`).
 """
 
@@ -47,7 +48,8 @@ __all__ = ["ARRAYS", "OUT_OF_CORE_MIN_BYTES", "MappedCorpus", "encode_to_files",
 OUT_OF_CORE_MIN_BYTES = 256 << 20
 PIECE_BYTES = 32 << 20  # text per pass-1 piece: its token ids are ~0.7x that, in memory once
 ENCODE_TOKENS = 4 << 20  # tokens per pass-2 piece: ~2 bags rows each with bigrams, 4 bytes a row
-_PRUNE_ROWS = 16 << 20  # bag rows per piece of the pruning pass (64 MB)
+_PRUNE_ROWS = 4 << 20  # bag rows per piece of the pruning pass (16 MB)
+SHUFFLE_ROWS = 1 << 20  # bag rows per block of an epoch's order (4 MB of rows, 4 MB of weights)
 
 # The files of an encoded corpus: name -> dtype (EncodedCorpus's arrays).
 ARRAYS = {"indices": np.int32, "offsets": np.int64, "label_indices": np.int32,
@@ -75,6 +77,28 @@ class MappedCorpus(EncodedCorpus):
         """Unmap the pages read so far (they stay in the page cache): bounds the resident set."""
         for m in self.maps:
             m.madvise(mmap.MADV_DONTNEED)
+
+    def shuffled_order(self, rng):
+        """An epoch's order of the lines: blocks of about SHUFFLE_ROWS bag rows, the blocks in
+        random order, the lines of each block in random order.
+
+        A full permutation would touch the whole mapping between two :meth:`release_pages`:
+        every page fault maps 64 KiB around it (the kernel's fault-around), and 0.1 s of
+        training faults in thousands of random places. Block by block, the threads work in one
+        or two blocks at a time. One block: exactly ``rng.permutation(n)``, the in-memory order.
+        """
+        n, offsets = self.n_lines, self.offsets
+        starts = np.searchsorted(offsets, np.arange(0, int(offsets[-1]), SHUFFLE_ROWS), side="right") - 1
+        bounds = np.unique(np.concatenate([[0], np.clip(starts, 0, n), [n]]))
+        if len(bounds) <= 2:
+            return rng.permutation(n).astype(np.int64)
+        order = np.empty(n, np.int64)
+        pos = 0
+        for b in rng.permutation(len(bounds) - 1).tolist():
+            lo, hi = int(bounds[b]), int(bounds[b + 1])
+            order[pos:pos + hi - lo] = lo + rng.permutation(hi - lo)
+            pos += hi - lo
+        return order
 
 
 def map_corpus(directory, counts, n_skipped) -> MappedCorpus:
