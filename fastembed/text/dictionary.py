@@ -405,7 +405,7 @@ class Dictionary:
         )
         return rows_off, rows, e_hash.astype(np.uint32).view(np.int32)
 
-    def _encode_scanned(self, scanned, wid, label, name, keep_all, row_map) -> EncodedCorpus:
+    def _encode_scanned(self, scanned, wid, label, name, keep_all, row_map, stacklevel=3) -> EncodedCorpus:
         """Pass 2 over pass-1 output, given each entry's word id / label id and the row map."""
         tok, line_end, e_hash, _e_count, e_label, e_off, pool = scanned
         rows_off, rows, ehash = self._entry_tables(e_hash, e_label, e_off, pool, wid, row_map)
@@ -418,7 +418,7 @@ class Dictionary:
             warnings.warn(
                 f"{name}: skipped {enc.n_skipped} of {len(line_end)} lines (blank or without a known label)",
                 SkippedLinesWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         return enc
 
@@ -454,7 +454,7 @@ class Dictionary:
         is_label = e_label == 1
         wid = np.where(~is_label & (did >= 0) & (did < self.nwords), did, -1).astype(np.int32)
         label = np.where(is_label & (did >= self.nwords), did - self.nwords, -1).astype(np.int32)
-        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled, row_map)
+        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled, row_map, stacklevel=4)
 
     # ------------------------------------------------------------ persistence
     def config(self) -> dict:
