@@ -136,7 +136,7 @@ def predict(model, texts, k=1, threshold=0.0):
     A dask Series (same index) or Bag of ``(labels, probs)`` pairs, as :meth:`Model.predict`
     returns for each line.
     """
-    blob = _sharer(_client(), broadcast=True)(_model_bytes(model))  # sent to each worker once
+    blob = _to_every_worker(_model_bytes(model))  # sent to each worker once
     if isinstance(texts, db.Bag):
         return texts.map_partitions(_predict_texts, blob, k, threshold)
     if isinstance(texts, dd.Series):
@@ -270,13 +270,15 @@ def train_supervised(ddf, text="text", label="label", *, n_groups=None, preset=N
             f"distributed training failed, no model was made: {type(exc).__name__}: {exc}") from exc
 
 
-def _sharer(client, broadcast=False):
-    """How a large value reaches the tasks: scattered to the cluster once (to every worker with
-    ``broadcast``) when there is a distributed client, else one key of the graph; either way it
-    is not copied into every task."""
-    if client is None:
-        return lambda value: dask.delayed(value, pure=True)
-    return lambda value: client.scatter([value], broadcast=broadcast)[0]
+def _graph_value(value):
+    """``value`` as one key of the graph: every task that needs it shares that key."""
+    return dask.delayed(value, pure=True)
+
+
+def _to_every_worker(value):
+    """``value`` scattered to every worker when a distributed client is active, else a graph key."""
+    client = _client()
+    return client.scatter([value], broadcast=True)[0] if client is not None else _graph_value(value)
 
 
 def _client():
@@ -301,7 +303,10 @@ def _train(parts, text, label, pre, args, word_ngrams, bucket, minn, maxn, n_gro
         "<dask DataFrame>", (None, e_count, e_label, e_off, pool), n_lines, label_prefix=pre,
         min_count=args.min_count, min_count_label=args.min_count_label, word_ngrams=word_ngrams,
         bucket=bucket, minn=minn, maxn=maxn)
-    share = _sharer(client)
+    # Large values go into the graph once each (one key, not one copy per task). Not scattered:
+    # scattered data has no lineage, so a worker lost with the only copy would fail the run
+    # (measured: FutureCancelledError); a key of the graph is sent again by the scheduler.
+    share = _graph_value
     if d.bucket > 0:
         arrays = share(d.to_arrays())
         buckets = dask.delayed(_bucket_counts, pure=True)
