@@ -209,6 +209,10 @@ def _with_presets(command):
 @click.option("--valid", type=click.Path(dir_okay=False),
               help="A labelled corpus scored after every epoch (P@1, R@1, loss; see --patience).")
 @lambda command: _settings_options(command, AUTOTUNE_SETTINGS)
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Encode CORPUS out of core into this directory and reuse the encoding next "
+                   "time (same file, same settings). Files of 256 MiB and more are always encoded "
+                   "out of core, in a temporary directory without this.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
 @_max_line_option
 def train(corpus, output, quiet, valid, **params):

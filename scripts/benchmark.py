@@ -27,6 +27,10 @@ Word vectors, skipgram and cbow against fastText and gensim (about an hour on th
 
     python scripts/benchmark.py --configs wordvec --repeats 1 --out wordvec.md --json wordvec.json
 
+Scale (peak RSS and time against corpus size, in memory vs out of core; Dask on a local
+cluster) has ``scripts/bench_scale.py`` (corpus: ``scripts/make_scale_corpus.py``) and
+``scripts/bench_dask.py``.
+
 Configurations
 --------------
 ``paper``

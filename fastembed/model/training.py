@@ -10,23 +10,32 @@ stopping (:mod:`fastembed.model.validation`) run.
 import inspect
 import math
 import time
+from functools import partial
 
 import numpy as np
 
 from fastembed.errors import ArgumentError, TrainingDiverged
 from fastembed.model.classifier import Model
+from fastembed.model.corpus_weights import corpus_weights
 from fastembed.model.heap import limit_heap_retention, release_free_memory
 from fastembed.model.huffman import tree_arrays
-from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.progress import Progress
 from fastembed.model.rng import init_uniform
 from fastembed.model.train_step import chunk_kernel
 from fastembed.model.validation import EpochMonitor, Validation, valid_source
 from fastembed.model.weights import NO_WEIGHTS, example_weights
 from fastembed.model.workers import LOSS_SUM, SEEN, Workers, thread_local_arrays
-from fastembed.settings import RUN_SETTINGS, SETTINGS, TrainArgs, autotune_docstring_table, docstring_table
+from fastembed.settings import (
+    RUN_SETTINGS,
+    SETTINGS,
+    TrainArgs,
+    autotune_docstring_table,
+    docstring_table,
+)
 from fastembed.text import build_corpus
+from fastembed.text.corpus_cache import load_corpus
 from fastembed.text.memory import training_source
+from fastembed.text.out_of_core import use_out_of_core
 
 # A worker's chunk: about _CHUNK_WORK multiply-adds of pooling and output layer (a few ms at
 # the ~100 ns per bag row of dim 100 measured on SST-2), so that the Python call per chunk
@@ -41,7 +50,7 @@ _MIN_CHUNKS_PER_THREAD = 4
 
 def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbose=1, valid=None,
                      sample_weight=None, callback=None, autotune_validation=None,
-                     autotune_duration=None, autotune_metric=None, **settings):
+                     autotune_duration=None, autotune_metric=None, cache_dir=None, **settings):
     """Train a text classifier on a corpus in fastText's supervised format, or on texts and labels.
 
     Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
@@ -73,6 +82,10 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
         elapsed, tokens) at least once a second, and at each epoch's end with
         ``epoch_end=True``, ``train_loss`` and the validation metrics; returning ``False``
         stops training and returns the model so far.
+    cache_dir : str or path, optional
+        Encode the corpus file out of core into this directory and reuse the encoding on the
+        next run with the same file and settings (:mod:`fastembed.text.corpus_cache`). Without
+        it, files of 256 MiB and more are encoded out of core in a temporary directory.
     {autotune}
     {settings}
 
@@ -88,6 +101,9 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
 
         if sample_weight is not None or callback is not None or any(v is not None for v in run.values()):
             raise ArgumentError("autotune takes no sample_weight, class_weight, callback or patience")
+        if cache_dir is not None:
+            raise ArgumentError("autotune takes no cache_dir (files of 256 MiB and more are encoded "
+                                "out of core anyway)")
         source = training_source(input, texts, labels, settings.get("label_prefix") or "__label__")
         model = autotune(source, autotune_validation, duration=autotune_duration, metric=autotune_metric,
                          preset=preset, verbose=verbose, **settings)
@@ -100,7 +116,7 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
         patience = _check_run_settings(run, valid, callback)
         t_start = time.perf_counter()
         dictionary, corpus = build_training_corpus(
-            training_source(input, texts, labels, args.label_prefix), args)
+            training_source(input, texts, labels, args.label_prefix), args, cache_dir=cache_dir)
         read_s = time.perf_counter() - t_start
         lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix, sample_weight,
                                      run["class_weight"])
@@ -111,9 +127,11 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     return model
 
 
-def build_training_corpus(input, args):
-    """The dictionary and the encoded bags of a training corpus under ``args``."""
-    return build_corpus(
+def build_training_corpus(input, args, cache_dir=None):
+    """The dictionary and the encoded bags of a training corpus under ``args``: in memory, or
+    out of core for large files and with ``cache_dir`` (:mod:`fastembed.text.out_of_core`)."""
+    load = partial(load_corpus, cache_dir=cache_dir) if use_out_of_core(input, cache_dir) else build_corpus
+    return load(
         input, label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
         bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
@@ -132,12 +150,7 @@ def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_
     args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
     t0 = time.perf_counter()
     inp, out = _init_tables(args, dictionary)
-    idf = None
-    if args.pooling == "tfidf":
-        df = document_frequency(corpus.indices, corpus.offsets, inp.shape[0])
-        idf = smooth_idf(df, corpus.n_lines)
-        idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
-    weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
+    idf, weights = corpus_weights(args.pooling, corpus, inp.shape[0])
     model = Model(args, dictionary, inp, out, idf=idf)  # the tables train in place
     validation = None if valid is None else Validation(model, valid_source(valid, args.label_prefix))
     stats["init_s"] = time.perf_counter() - t0
@@ -257,6 +270,7 @@ class _Trainer:
         self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1, callback=callback,
                                  epochs=args.epoch)
         self.last_loss = float("nan")
+        self.release_pages = getattr(corpus, "release_pages", lambda: None)  # out-of-core corpora
 
     def chunk_examples(self):
         """Examples per chunk (see _CHUNK_WORK)."""
@@ -298,6 +312,7 @@ class _Trainer:
         self.last_loss = avg
         if self.check is not None:
             self.check()
+        self.release_pages()
 
     def run(self):
         """Train every epoch (or until early stopping or the callback stop it); returns the
@@ -307,11 +322,12 @@ class _Trainer:
         rng = np.random.default_rng(args.seed)
         self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
         chunk = self.chunk_examples()
+        shuffle = getattr(self.corpus, "shuffled_order", None)  # out-of-core corpora: by blocks
         complete = True
         with self.workers:
             for epoch in range(1, args.epoch + 1):
                 self.progress.epoch = epoch
-                order = rng.permutation(n).astype(np.int64)
+                order = shuffle(rng) if shuffle else rng.permutation(n).astype(np.int64)
                 seen, loss_sum = self._loss_counters()
                 complete = self.workers.run_epoch(n, chunk, self._step(order), self._poll)
                 if not complete:  # stopped by the callback

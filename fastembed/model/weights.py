@@ -68,6 +68,9 @@ def _per_example(sample_weight, corpus):
         raise ArgumentError("sample_weight must be finite and non-negative")
     if corpus.kept_lines is not None:
         weights = weights[corpus.kept_lines]
+    elif corpus.n_skipped:  # an out-of-core corpus does not record which lines it kept
+        raise ArgumentError(f"sample_weight needs every line to be an example, but {corpus.n_skipped} "
+                            "lines were skipped (blank or unlabelled) from a corpus encoded out of core")
     return weights
 
 

@@ -14,7 +14,7 @@ from . import scan as _scan
 from .dictionary import _EOS_B, Dictionary, EncodedCorpus, _check_settings, _ro
 from .reader import read_bytes, source_name
 
-__all__ = ["build_corpus"]
+__all__ = ["build_corpus", "dictionary_from_entries"]
 
 
 def build_corpus(
@@ -69,7 +69,25 @@ def build_corpus(
     data = _ro(read_bytes(source))
     scanned = _scan.scan_corpus(data, _ro(np.frombuffer(pre, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
     del data  # the bytes of a file are freed here: pass 2 needs only the entries
-    _, line_end, _, e_count, e_label, e_off, pool = scanned
+    d, wid, label = dictionary_from_entries(
+        name, scanned[2:], len(scanned[1]), label_prefix=pre, min_count=min_count,
+        min_count_label=min_count_label, word_ngrams=word_ngrams, bucket=bucket, minn=minn, maxn=maxn)
+    no_map = (np.zeros(0, np.uint64), 0, 0)  # hashed rows, numbered just below
+    enc = d._encode_scanned(scanned, wid, label, name, False, no_map)
+    if d.bucket > 0:
+        d._set_bucket_ids(_rows.corpus_rows(enc.indices, d.nwords, min_count_ngram))
+    return d, enc
+
+
+def dictionary_from_entries(name, entries, n_lines, *, label_prefix, min_count, min_count_label,
+                            word_ngrams, bucket, minn, maxn):
+    """The dictionary of pass 1's entries, and each entry's word id and label id (-1: none).
+
+    ``entries`` is ``(e_hash, e_count, e_label, e_off, pool)`` as :func:`scan_corpus` returns
+    them; ``n_lines`` only feeds the message of an unlabelled corpus.
+    """
+    _, e_count, e_label, e_off, pool = entries
+    pre = label_prefix
     ntokens = int(e_count.sum())
     if ntokens == 0:
         raise CorpusError(f"{name}: empty corpus (no token)")
@@ -83,7 +101,7 @@ def build_corpus(
                 f"(label prefix {pre.decode('utf-8', 'replace')!r})"
             )
         raise CorpusError(
-            f"{name}: no labelled line ({len(line_end)} lines, label prefix {pre.decode('utf-8', 'replace')!r})"
+            f"{name}: no labelled line ({n_lines} lines, label prefix {pre.decode('utf-8', 'replace')!r})"
         )
     # entries are numbered by first appearance: a stable sort on -count breaks
     # ties by first appearance
@@ -113,8 +131,4 @@ def build_corpus(
     wid[wsel] = np.arange(len(wsel), dtype=np.int32)
     label = np.full(nent, -1, dtype=np.int32)
     label[lsel] = np.arange(len(lsel), dtype=np.int32)
-    no_map = (np.zeros(0, np.uint64), 0, 0)  # hashed rows, numbered just below
-    enc = d._encode_scanned(scanned, wid, label, name, False, no_map)
-    if d.bucket > 0:
-        d._set_bucket_ids(_rows.corpus_rows(enc.indices, d.nwords, min_count_ngram))
-    return d, enc
+    return d, wid, label

@@ -396,9 +396,8 @@ class Dictionary:
         return rows
 
     # --------------------------------------------------------------- encoding
-    def _encode_scanned(self, scanned, wid, label, name, keep_all, row_map) -> EncodedCorpus:
-        """Pass 2 over pass-1 output, given each entry's word id / label id and the row map."""
-        tok, line_end, e_hash, _e_count, e_label, e_off, pool = scanned
+    def _entry_tables(self, e_hash, e_label, e_off, pool, wid, row_map):
+        """What pass 2 needs of the scanned entries: ``(rows_off, rows, ehash)`` (see encode_lines)."""
         pool = _ro(pool)
         is_word = (e_label == 0).astype(np.uint8)
         is_eos = np.zeros(len(e_label), dtype=np.uint8)
@@ -409,7 +408,12 @@ class Dictionary:
         rows_off, rows = _enc.entry_rows(
             pool, e_off, wid, is_word, is_eos, self.nwords, self.bucket, self.minn, self.maxn, *row_map
         )
-        ehash = e_hash.astype(np.uint32).view(np.int32)
+        return rows_off, rows, e_hash.astype(np.uint32).view(np.int32)
+
+    def _encode_scanned(self, scanned, wid, label, name, keep_all, row_map, stacklevel=3) -> EncodedCorpus:
+        """Pass 2 over pass-1 output, given each entry's word id / label id and the row map."""
+        tok, line_end, e_hash, _e_count, e_label, e_off, pool = scanned
+        rows_off, rows, ehash = self._entry_tables(e_hash, e_label, e_off, pool, wid, row_map)
         ind, off, lab, loff, ntok, nskip, kidx = _enc.encode_lines(
             tok, line_end, e_label, label, ehash, rows_off, rows,
             self.nwords, self.bucket, self.word_ngrams, row_map, int(keep_all),
@@ -421,7 +425,7 @@ class Dictionary:
             warnings.warn(
                 f"{name}: skipped {enc.n_skipped} of {len(line_end)} lines (blank or without a known label)",
                 SkippedLinesWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         return enc
 
@@ -443,6 +447,10 @@ class Dictionary:
         -------
         EncodedCorpus
         """
+        return self._encode(source, keep_unlabelled, self._row_map)
+
+    def _encode(self, source, keep_unlabelled, row_map) -> EncodedCorpus:
+        """:meth:`encode` through ``row_map`` (an empty key table: rows in the hashed space)."""
         name = source_name(source)
         data = _ro(read_bytes(source))
         scanned = _scan.scan_corpus(data, _ro(np.frombuffer(self._prefix_b, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
@@ -453,7 +461,7 @@ class Dictionary:
         is_label = e_label == 1
         wid = np.where(~is_label & (did >= 0) & (did < self.nwords), did, -1).astype(np.int32)
         label = np.where(is_label & (did >= self.nwords), did - self.nwords, -1).astype(np.int32)
-        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled, self._row_map)
+        return self._encode_scanned(scanned, wid, label, name, keep_unlabelled, row_map, stacklevel=4)
 
     # ------------------------------------------------------------ persistence
     def config(self) -> dict:

@@ -108,11 +108,19 @@ def assign_rows(indices, nwords):
     (bucket_ids int32[n_used], counts int64[n_used])
         The bucket of each compact row, and its number of occurrences in ``indices``.
     """
-    bits = MIN_BITS
-    keys = np.full(np.int64(1) << bits, EMPTY, np.uint64)
-    bucket_ids = np.empty(16, np.int32)
-    counts = np.empty(16, np.int64)
-    n_used = 0
+    keys = np.full(np.int64(1) << MIN_BITS, EMPTY, np.uint64)
+    keys, _, bucket_ids, counts, n_used = assign_rows_from(
+        indices, nwords, keys, MIN_BITS, np.empty(16, np.int32), np.empty(16, np.int64), 0)
+    return bucket_ids[:n_used].copy(), counts[:n_used].copy()
+
+
+@njit(**BYTES)
+def assign_rows_from(indices, nwords, keys, bits, bucket_ids, counts, n_used):
+    """:func:`assign_rows` on one more piece of the corpus, the numbering so far given.
+
+    The state is ``(keys, bits, bucket_ids, counts, n_used)`` (``bucket_ids``/``counts`` have
+    room beyond ``n_used``); returns the updated state.
+    """
     for i in range(indices.size):
         r = np.int64(indices[i])
         if r < nwords:
@@ -133,7 +141,26 @@ def assign_rows(indices, nwords):
             n_used += 1
         counts[j] += 1
         indices[i] = nwords + j
-    return bucket_ids[:n_used].copy(), counts[:n_used].copy()
+    return keys, bits, bucket_ids, counts, n_used
+
+
+class RowNumbering:
+    """:func:`assign_rows` over a corpus encoded piece by piece (the pieces in corpus order)."""
+
+    def __init__(self, nwords):
+        self.nwords = int(nwords)
+        self.state = (np.full(1 << MIN_BITS, EMPTY, np.uint64), MIN_BITS, np.empty(16, np.int32),
+                      np.empty(16, np.int64), 0)
+
+    def feed(self, indices):
+        """Rewrite the hashed rows of ``indices`` (int32, writable) in place."""
+        keys, bits, ids, counts, n_used = assign_rows_from(indices, self.nwords, *self.state)
+        self.state = (keys, int(bits), ids, counts, int(n_used))
+
+    def result(self):
+        """``(bucket_ids, counts)`` as :func:`assign_rows` returns them."""
+        _, _, ids, counts, n_used = self.state
+        return ids[:n_used].copy(), counts[:n_used].copy()
 
 
 @njit(**BYTES)

@@ -23,7 +23,7 @@ from fastembed.errors import ArgumentError, CorpusError
 from fastembed.settings import DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT
 
 __all__ = ["LineLengthCheck", "gzip_errors", "line_limit", "max_line_bytes", "read_bytes",
-           "source_name"]
+           "read_line_chunks", "source_name"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _NEWLINE = 10
@@ -144,16 +144,22 @@ def _read_stream(f, size_hint, check):
     return buf[:n]
 
 
+def _open_corpus(f, path):
+    """``(stat, is_gzip)`` of an open corpus file; IsADirectoryError for a directory."""
+    st = os.fstat(f.fileno())
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "corpus path is a directory", path)
+    return st, f.peek(2)[:2] == _GZIP_MAGIC
+
+
 def _read_path(path: str, limit) -> np.ndarray:
     if not os.path.exists(path):
         raise FileNotFoundError(errno.ENOENT, "corpus file not found", path)
     with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "corpus path is a directory", path)
+        st, is_gzip = _open_corpus(f, path)
         regular = stat.S_ISREG(st.st_mode)
         check = LineLengthCheck(path, limit)
-        if f.peek(2)[:2] != _GZIP_MAGIC:
+        if not is_gzip:
             return _read_stream(f, st.st_size if regular else _READ_CHUNK, check)
         hint = _READ_CHUNK
         if regular:
@@ -167,6 +173,38 @@ def _read_path(path: str, limit) -> np.ndarray:
             hint = min(isize, _GZIP_MAX_RATIO * st.st_size)
         with gzip_errors(path), gzip.GzipFile(fileobj=f, mode="rb") as g:
             return _read_stream(g, hint, check)
+
+
+def read_line_chunks(path, chunk_bytes=_READ_CHUNK, max_line_bytes=None):
+    """Yield the bytes of a plain or gzip corpus file in pieces of about ``chunk_bytes``.
+
+    Every piece but the last ends with a newline; the last one holds what follows the last
+    newline (possibly nothing), so pieces can be scanned one by one. Line lengths are checked
+    as in :func:`read_bytes`. Memory: one piece and one partial line.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "corpus file not found", path)
+    check = LineLengthCheck(path, max_line_bytes)
+    with open(path, "rb") as f:
+        _, is_gzip = _open_corpus(f, path)
+        with gzip_errors(path), (gzip.GzipFile(fileobj=f, mode="rb") if is_gzip
+                                 else contextlib.nullcontext(f)) as stream:
+            tail = b""
+            while True:
+                block = stream.read(chunk_bytes)
+                if not block:
+                    break
+                check.feed(block)
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:  # no line ends here: the line goes on (bounded by the check)
+                    tail += block
+                    continue
+                piece = np.frombuffer(tail + block[:cut], dtype=np.uint8) if tail else \
+                    np.frombuffer(block, dtype=np.uint8, count=cut)
+                tail = block[cut:]
+                yield piece
+            yield np.frombuffer(tail, dtype=np.uint8)
 
 
 def read_bytes(source, max_line_bytes=None) -> np.ndarray:

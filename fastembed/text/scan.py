@@ -222,57 +222,89 @@ def scan_corpus(data, prefix, eos):
         Entry bytes, entries in first-appearance order.
     """
     n = int(data.size)
-    eos_h = np.uint64(fnv1a_range(eos, 0, eos.size))  # a uint64 scalar, not a Python int (int64)
-    tok = np.empty(n // 4 + 16, np.int32)
-    line_end = np.empty(n // 64 + 16, np.int64)
-    ecap = 4096
-    e_hash = np.empty(ecap, np.uint64)
-    e_count = np.empty(ecap, np.int64)
-    e_label = np.empty(ecap, np.uint8)
-    e_off = np.zeros(ecap + 1, np.int64)
-    pool = np.empty(65536, np.uint8)
-    bits = 13
-    table = np.full(1 << bits, EMPTY, np.uint64)
-    st = np.array([0, 0, 0, -1], np.int64)
+    scanner = Scanner(prefix, eos, tok_capacity=n // 4 + 16, line_capacity=n // 64 + 16)
+    scanner.feed(data, final=True)
+    return scanner.take_tokens() + scanner.entries()
 
-    def grow(room):
-        nonlocal tok, line_end, e_hash, e_count, e_label, e_off, pool, table, bits
-        ntok, nlines, nent = int(st[0]), int(st[1]), int(st[2])
-        if ntok + 1 > tok.size:
-            tok = _resize(tok, tok.size * 3 // 2 + 16)
-        if nlines + 1 > line_end.size:
-            line_end = _resize(line_end, line_end.size * 3 // 2 + 16)
-        if nent + 1 > e_hash.size:
-            cap = e_hash.size * 3 // 2 + 16
-            e_hash, e_count, e_label = _resize(e_hash, cap), _resize(e_count, cap), _resize(e_label, cap)
-            e_off = _resize(e_off, cap + 1)
-        if nent + 1 > ((1 << bits) * 5) // 8:
-            table, bits = _rehash(e_hash, nent, bits)
-            bits = int(bits)
-        if e_off[nent] + room > pool.size:
-            pool = _resize(pool, max(2 * pool.size, int(e_off[nent]) + room))
 
-    i = 0
-    while True:
-        i, need = _scan_chunk(data, i, prefix, eos, eos_h, st, table, bits, e_hash, e_count, e_label, e_off, pool, tok, line_end)
-        if not need:
-            break
-        # room for the pending token (bytes up to the next separator)
-        grow(max(int(_token_end(data, i)) - i, eos.size))
-    if n > 0 and data[n - 1] != NEWLINE:
-        grow(eos.size)
-        _close_last_line(data, prefix, eos, eos_h, st, table, bits, e_hash, e_count, e_label, e_off, pool, tok, line_end)
-    ntok, nlines, nent = int(st[0]), int(st[1]), int(st[2])
-    del table
-    return (
-        _resize(tok, ntok),
-        _resize(line_end, nlines),
-        _resize(e_hash, nent),
-        _resize(e_count, nent),
-        _resize(e_label, nent),
-        _resize(e_off, nent + 1),
-        _resize(pool, int(e_off[nent])),
-    )
+class Scanner:
+    """Pass 1 over one text fed in pieces that end at line ends (the last piece may not).
+
+    The token table, entries and byte pool live across pieces; the token ids and line ends of
+    the pieces fed since the last :meth:`take_tokens` are kept until then (line ends counted
+    from there), so a streaming caller can write them out and keep its memory bounded.
+    The scan never reallocates: the buffers grow between kernel calls, in place with
+    ``realloc`` (factor 1.5).
+    """
+
+    def __init__(self, prefix, eos, tok_capacity=1 << 16, line_capacity=1 << 12):
+        self.prefix, self.eos = prefix, eos
+        self.eos_h = np.uint64(fnv1a_range(eos, 0, eos.size))  # a uint64 scalar, not a Python int
+        self.tok = np.empty(tok_capacity, np.int32)
+        self.line_end = np.empty(line_capacity, np.int64)
+        ecap = 4096
+        self.e_hash = np.empty(ecap, np.uint64)
+        self.e_count = np.empty(ecap, np.int64)
+        self.e_label = np.empty(ecap, np.uint8)
+        self.e_off = np.zeros(ecap + 1, np.int64)
+        self.pool = np.empty(65536, np.uint8)
+        self.bits = 13
+        self.table = np.full(1 << self.bits, EMPTY, np.uint64)
+        self.st = np.array([0, 0, 0, -1], np.int64)  # ntok, nlines, nent, eos entry
+
+    def _grow(self, room):
+        ntok, nlines, nent = int(self.st[0]), int(self.st[1]), int(self.st[2])
+        if ntok + 1 > self.tok.size:
+            self.tok = _resize(self.tok, self.tok.size * 3 // 2 + 16)
+        if nlines + 1 > self.line_end.size:
+            self.line_end = _resize(self.line_end, self.line_end.size * 3 // 2 + 16)
+        if nent + 1 > self.e_hash.size:
+            cap = self.e_hash.size * 3 // 2 + 16
+            self.e_hash, self.e_count = _resize(self.e_hash, cap), _resize(self.e_count, cap)
+            self.e_label, self.e_off = _resize(self.e_label, cap), _resize(self.e_off, cap + 1)
+        if nent + 1 > ((1 << self.bits) * 5) // 8:
+            self.table, bits = _rehash(self.e_hash, nent, self.bits)
+            self.bits = int(bits)
+        if self.e_off[nent] + room > self.pool.size:
+            self.pool = _resize(self.pool, max(2 * self.pool.size, int(self.e_off[nent]) + room))
+
+    def _state(self):
+        return (self.prefix, self.eos, self.eos_h, self.st, self.table, self.bits, self.e_hash,
+                self.e_count, self.e_label, self.e_off, self.pool, self.tok, self.line_end)
+
+    def feed(self, data, final):
+        """Scan ``data`` (read-only uint8); ``final``: it is the last piece of the text."""
+        n = int(data.size)
+        i = 0
+        while True:
+            i, need = _scan_chunk(data, i, *self._state())
+            if not need:
+                break
+            # room for the pending token (bytes up to the next separator)
+            self._grow(max(int(_token_end(data, i)) - i, self.eos.size))
+        if final and n > 0 and data[n - 1] != NEWLINE:
+            self._grow(self.eos.size)
+            _close_last_line(data, *self._state())
+
+    def take_tokens(self):
+        """``(tok, line_end)`` of the pieces fed since the last call, exactly sized; then forgets them.
+
+        The arrays returned are the scanner's own buffers, trimmed (NumPy-owned, no views); the
+        scanner starts new ones.
+        """
+        ntok, nlines = int(self.st[0]), int(self.st[1])
+        tok, line_end = _resize(self.tok, ntok), _resize(self.line_end, nlines)
+        self.tok = np.empty(max(ntok, 16), np.int32)
+        self.line_end = np.empty(max(nlines, 16), np.int64)
+        self.st[0] = self.st[1] = 0
+        return tok, line_end
+
+    def entries(self):
+        """``(e_hash, e_count, e_label, e_off, pool)``, exactly sized; the scan is over."""
+        nent = int(self.st[2])
+        self.table = None
+        return (_resize(self.e_hash, nent), _resize(self.e_count, nent), _resize(self.e_label, nent),
+                _resize(self.e_off, nent + 1), _resize(self.pool, int(self.e_off[nent])))
 
 
 @njit(**BYTES)

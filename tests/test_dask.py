@@ -1,0 +1,155 @@
+"""fastembed.dask on a LocalCluster of 2 worker processes: predictions equal in-process ones, the
+distributed dictionary equals the single-process one, the model is within a point of it, and a
+worker killed mid-training is retried (same model) or ends in a clear error."""
+
+import os
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+db = pytest.importorskip("dask.bag")
+distributed = pytest.importorskip("distributed")
+
+import fastembed.dask as fd  # noqa: E402
+from fastembed.errors import ArgumentError  # noqa: E402
+from fastembed.model import train_supervised  # noqa: E402
+
+from conftest import DATA  # noqa: E402
+
+pytestmark = pytest.mark.slow_without_jit
+
+TRAIN, TEST = DATA / "trec6.train.txt", DATA / "trec6.test.txt"
+SETTINGS = dict(epoch=5, seed=1, dim=30)
+
+
+def frame(path):
+    """A fastText-format file as a DataFrame of text and (space-separated) labels."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        tokens = line.split()
+        rows.append((" ".join(t for t in tokens if not t.startswith("__label__")),
+                     " ".join(t for t in tokens if t.startswith("__label__"))))
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def cluster(**config):
+    with dask.config.set(config):
+        return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                        dashboard_address=":0")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster() as c, distributed.Client(c) as cl:
+        yield cl
+
+
+@pytest.fixture(scope="module")
+def single():
+    return train_supervised(TRAIN, threads=1, verbose=0, **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def distributed_model(client):
+    return fd.train_supervised(dd.from_pandas(frame(TRAIN), npartitions=4), verbose=0, **SETTINGS)
+
+
+def test_predict_equals_in_process_and_loads_once_per_worker(client, single):
+    texts = frame(TEST)["text"]
+    ref = single.predict(texts.tolist(), k=2, threshold=0.01)
+    got = fd.predict(single, dd.from_pandas(texts, npartitions=7), k=2, threshold=0.01).compute()
+    assert list(got.index) == list(texts.index)
+    for (labels, probs), (ref_labels, ref_probs) in zip(got.tolist(), ref):
+        assert labels == ref_labels
+        np.testing.assert_array_equal(probs, ref_probs)
+    bag = fd.predict(single, db.from_sequence(texts.tolist(), npartitions=9), k=1).compute()
+    assert [labels for labels, _ in bag] == [labels for labels, _ in single.predict(texts.tolist())]
+    loads = client.run(lambda: __import__("fastembed.dask").dask._loads)
+    assert all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
+
+
+def test_distributed_dictionary_is_the_single_process_one(distributed_model, single):
+    a, b = distributed_model.dictionary, single.dictionary
+    assert a.words == b.words and a.labels == b.labels
+    np.testing.assert_array_equal(a.word_counts, b.word_counts)
+    np.testing.assert_array_equal(a.bucket_ids, b.bucket_ids)
+    np.testing.assert_allclose(distributed_model.idf, single.idf, rtol=1e-6)
+
+
+def test_distributed_model_within_a_point_of_single_process(distributed_model, single):
+    _, p_single, _ = single.test(TEST)
+    _, p_dist, _ = distributed_model.test(TEST)
+    assert p_single > 0.85  # it learnt something
+    assert p_dist >= p_single - 0.01, (p_dist, p_single)
+
+
+class KillOnce(distributed.WorkerPlugin):
+    """Kills the worker process that starts the ``nth`` training task of the cluster (once)."""
+
+    def __init__(self, marker_dir, nth=3):
+        self.marker_dir, self.nth = str(marker_dir), nth
+
+    def transition(self, key, start, finish, **kwargs):
+        name = key[0] if isinstance(key, tuple) else key
+        if finish != "executing" or not str(name).startswith("_train_group"):
+            return
+        for i in range(self.nth):
+            try:
+                os.close(os.open(os.path.join(self.marker_dir, f"started-{i}"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                continue
+            if i == self.nth - 1:
+                os._exit(1)  # mid-task, in epoch 1 (tasks 0 and 1 were epoch 0)
+            return
+
+
+def test_killed_worker_is_retried_and_gives_the_same_model(tmp_path, distributed_model):
+    with cluster() as c, distributed.Client(c) as cl:
+        cl.register_plugin(KillOnce(tmp_path))
+        got = fd.train_supervised(dd.from_pandas(frame(TRAIN), npartitions=4), verbose=0, **SETTINGS)
+    assert (tmp_path / "started-2").exists()  # a worker was killed
+    np.testing.assert_array_equal(got.input_matrix, distributed_model.input_matrix)
+    np.testing.assert_array_equal(got.output_matrix, distributed_model.output_matrix)
+
+
+def test_killed_worker_without_retries_is_a_clear_error(tmp_path):
+    with cluster(**{"distributed.scheduler.allowed-failures": 0}) as c, distributed.Client(c) as cl:
+        cl.register_plugin(KillOnce(tmp_path))
+        with pytest.raises(fd.DistributedTrainingError, match="no model was made.*KilledWorker"):
+            fd.train_supervised(dd.from_pandas(frame(TRAIN), npartitions=4), verbose=0, **SETTINGS)
+
+
+def test_arguments_are_checked(client):
+    ddf = dd.from_pandas(frame(TEST), npartitions=2)
+    with pytest.raises(ArgumentError, match="no column 'body'"):
+        fd.train_supervised(ddf, text="body")
+    with pytest.raises(ArgumentError, match="sgd"):
+        fd.train_supervised(ddf, optimizer="adagrad")
+    with pytest.raises(ArgumentError, match="dask DataFrame"):
+        fd.train_supervised(frame(TEST))
+    with pytest.raises(ArgumentError, match="Series or Bag"):
+        fd.predict(_tiny_model(), ["a"])
+
+
+def _tiny_model():
+    return train_supervised(["__label__a x y", "__label__b z w"], epoch=1, threads=1, verbose=0)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "tfidf"])
+def test_small_run_matches_single_process_dictionary(client, pooling):
+    """Small enough to run without the JIT: every phase of the distributed run once."""
+    lines = TRAIN.read_text(encoding="utf-8").splitlines(True)[:300]
+    kw = dict(epoch=1, dim=5, threads=1, seed=0, pooling=pooling, min_count_ngram=2)
+    single = train_supervised(lines, verbose=0, **kw)
+    df = frame(TRAIN).iloc[:300]
+    got = fd.train_supervised(dd.from_pandas(df, npartitions=3), verbose=1, **kw)
+    assert got.dictionary.words == single.dictionary.words
+    np.testing.assert_array_equal(got.dictionary.bucket_ids, single.dictionary.bucket_ids)
+    assert got.input_matrix.shape == single.input_matrix.shape
+    assert got.train_stats["groups"] == 2
+    texts = df["text"].tolist()[:20]
+    pred = fd.predict(got, dd.from_pandas(pd.Series(texts), npartitions=2)).compute().tolist()
+    assert [p[0] for p in pred] == [p[0] for p in got.predict(texts)]

@@ -1,0 +1,207 @@
+"""Out-of-core corpora (fastembed.text.out_of_core, corpus_cache): the same arrays as in memory,
+the same model, a cache that is reused, detected stale, and validated as untrusted input."""
+
+import gzip
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import fastembed.text.out_of_core as ooc
+from fastembed.errors import ArgumentError, CorpusError
+from fastembed.model import train_supervised
+from fastembed.text import build_corpus, line_limit
+from fastembed.text.corpus_cache import CacheWarning, load_corpus
+from fastembed.text.reader import read_line_chunks
+
+from conftest import FIXTURES
+
+SETTINGS = dict(label_prefix="__label__", min_count=2, min_count_label=1, word_ngrams=2,
+                bucket=100_000, minn=2, maxn=4, min_count_ngram=2)
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Pieces far smaller than the corpus, so every loop runs many times."""
+    monkeypatch.setattr(ooc, "PIECE_BYTES", 20_000)
+    monkeypatch.setattr(ooc, "ENCODE_TOKENS", 3_000)
+    monkeypatch.setattr(ooc, "_PRUNE_ROWS", 5_000)
+
+
+@pytest.fixture(scope="module")
+def sst2_plain(tmp_path_factory):
+    """A real corpus as plain text, its last line without a newline."""
+    data = gzip.decompress((FIXTURES / "sst2_train_slice.txt.gz").read_bytes()).rstrip(b"\n")
+    path = tmp_path_factory.mktemp("ooc") / "sst2.txt"
+    path.write_bytes(data)
+    return path
+
+
+def _assert_same(d1, e1, d2, e2):
+    for name in ooc.ARRAYS:
+        np.testing.assert_array_equal(getattr(e1, name), getattr(e2, name), err_msg=name)
+    assert e1.n_skipped == e2.n_skipped
+    assert d1.words == d2.words and d1.labels == d2.labels
+    np.testing.assert_array_equal(d1.word_counts, d2.word_counts)
+    np.testing.assert_array_equal(d1.bucket_ids, d2.bucket_ids)
+    assert d1.ntokens == d2.ntokens
+
+
+@pytest.mark.parametrize("corpus", ["gzip", "plain"])
+def test_streamed_encoding_equals_in_memory(corpus, sst2_plain, small_pieces):
+    path = FIXTURES / "trec6_train_slice.txt.gz" if corpus == "gzip" else sst2_plain
+    _assert_same(*build_corpus(path, **SETTINGS), *load_corpus(path, **SETTINGS))
+
+
+def test_skipped_lines_are_counted_and_warned(tmp_path, small_pieces):
+    path = tmp_path / "c.txt"
+    lines = gzip.decompress((FIXTURES / "sms_spam_train_slice.txt.gz").read_bytes()).splitlines(True)
+    path.write_bytes(b"".join(line if i % 7 else b"no label here\n" for i, line in enumerate(lines)))
+    with pytest.warns(UserWarning, match="skipped"):
+        ref = build_corpus(path, **SETTINGS)
+    with pytest.warns(UserWarning, match="skipped"):
+        got = load_corpus(path, **SETTINGS)
+    assert got[1].n_skipped == ref[1].n_skipped > 0
+    _assert_same(*ref, *got)
+
+
+def test_line_chunks_end_at_newlines_and_cover_the_file(sst2_plain):
+    pieces = list(read_line_chunks(FIXTURES / "sst2_train_slice.txt.gz", chunk_bytes=1000))
+    assert len(pieces) > 10
+    assert all(p.size and p[-1] == 10 for p in pieces[:-1])
+    whole = gzip.decompress((FIXTURES / "sst2_train_slice.txt.gz").read_bytes())
+    assert b"".join(p.tobytes() for p in pieces) == whole
+    with line_limit(50), pytest.raises(CorpusError, match="longer than 50 bytes"):
+        list(read_line_chunks(sst2_plain, chunk_bytes=1000))
+
+
+def test_out_of_core_training_equals_in_memory(sst2_plain, small_pieces, monkeypatch):
+    """One thread, same seed: the same corpus arrays give bit-identical tables (tf-idf weights too)."""
+    kw = dict(epoch=2, threads=1, dim=16, verbose=0, seed=3)
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 1 << 40)  # one block: the in-memory order
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 1 << 62)
+    ref = train_supervised(sst2_plain, **kw)
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
+    got = train_supervised(sst2_plain, **kw)
+    np.testing.assert_array_equal(ref.input_matrix, got.input_matrix)
+    np.testing.assert_array_equal(ref.output_matrix, got.output_matrix)
+
+
+def test_cache_is_reused_then_found_stale(tmp_path, sst2_plain, small_pieces, monkeypatch):
+    path = tmp_path / "c.txt"
+    path.write_bytes(sst2_plain.read_bytes())
+    cache = tmp_path / "cache"
+    first = load_corpus(path, cache_dir=cache, **SETTINGS)
+    _assert_same(*build_corpus(path, **SETTINGS), *first)
+    (entry,) = [p for p in cache.iterdir()]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no work dir left
+
+    def fail(*a, **k):
+        raise AssertionError("encoded again")
+    monkeypatch.setattr("fastembed.text.corpus_cache.encode_to_files", fail)
+    _assert_same(*first, *load_corpus(path, cache_dir=cache, **SETTINGS))
+    monkeypatch.undo()
+
+    # other settings: another entry; a changed file: the same entry, rebuilt
+    load_corpus(path, cache_dir=cache, **dict(SETTINGS, word_ngrams=3))
+    assert len(list(cache.iterdir())) == 2
+    path.write_bytes(b"".join(sst2_plain.read_bytes().splitlines(True)[:300]))
+    got = load_corpus(path, cache_dir=cache, **SETTINGS)
+    _assert_same(*build_corpus(path, **SETTINGS), *got)
+    assert len(list(cache.iterdir())) == 2
+
+
+def _corrupt_int32(entry, name, value):
+    a = np.fromfile(entry / name, np.int32)
+    a[len(a) // 2] = value
+    a.tofile(entry / name)
+
+
+@pytest.mark.parametrize("damage", ["row out of range", "label out of range", "negative tokens",
+                                    "offsets decrease", "truncated", "meta counts", "dictionary",
+                                    "meta not json"])
+def test_corrupt_cache_is_detected_and_rebuilt(damage, tmp_path, sst2_plain):
+    cache = tmp_path / "cache"
+    load_corpus(sst2_plain, cache_dir=cache, **SETTINGS)
+    ref = build_corpus(sst2_plain, **SETTINGS)  # not the mapped entry: the damage shows through
+    (entry,) = list(cache.iterdir())
+    meta = json.loads((entry / "meta.json").read_text())
+    if damage == "row out of range":
+        _corrupt_int32(entry, "indices", meta["n_rows"])
+    elif damage == "label out of range":
+        _corrupt_int32(entry, "label_indices", -1)
+    elif damage == "negative tokens":
+        _corrupt_int32(entry, "ntokens", -5)
+    elif damage == "offsets decrease":
+        a = np.fromfile(entry / "offsets", np.int64)
+        a[3] = a[5] + 1
+        a.tofile(entry / "offsets")
+    elif damage == "truncated":
+        os.truncate(entry / "indices", os.path.getsize(entry / "indices") - 4)
+    elif damage == "meta counts":
+        meta["counts"]["indices"] = -1
+        (entry / "meta.json").write_text(json.dumps(meta))
+    elif damage == "dictionary":
+        (entry / "dictionary.npz").write_bytes(b"PK\x03\x04 not a zip")
+    else:
+        (entry / "meta.json").write_text("{not json")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = load_corpus(sst2_plain, cache_dir=cache, **SETTINGS)
+    if damage != "meta not json":  # unreadable meta: no entry at all, rebuilt silently
+        assert any(issubclass(w.category, CacheWarning) for w in caught)
+    _assert_same(*ref, *got)
+    _assert_same(*ref, *load_corpus(sst2_plain, cache_dir=cache, **SETTINGS))  # repaired
+
+
+def test_cache_dir_needs_a_file():
+    with pytest.raises(ArgumentError, match="cache_dir"):
+        train_supervised(["__label__a x y"], cache_dir="/tmp/whatever", verbose=0)
+
+
+def test_release_pages_keeps_the_data(sst2_plain):
+    _, corpus = load_corpus(sst2_plain, **SETTINGS)
+    before = corpus.indices.copy()
+    corpus.release_pages()
+    np.testing.assert_array_equal(corpus.indices, before)
+
+
+def test_cli_cache_dir(tmp_path, trec_train):
+    from click.testing import CliRunner
+
+    from fastembed.cli import main
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        r = CliRunner().invoke(main, ["train", str(trec_train), "-o", str(tmp_path / "m.fe"), "-q",
+                                      "--epoch", "1", "--threads", "1", "--cache-dir", str(cache)])
+        assert r.exit_code == 0, r.output
+    assert len(list(cache.iterdir())) == 1
+
+
+def test_block_order_is_a_permutation_of_whole_blocks(sst2_plain, monkeypatch):
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 5_000)
+    _, corpus = load_corpus(sst2_plain, **SETTINGS)
+    order = corpus.shuffled_order(np.random.default_rng(0))
+    n = corpus.n_lines
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    # cut the order where it leaves a block: each run is a whole range of lines of ~5,000 rows
+    starts = np.searchsorted(corpus.offsets, np.arange(0, corpus.offsets[-1], 5_000), side="right") - 1
+    bounds = np.unique(np.concatenate([[0], starts, [n]]))
+    block_of = np.searchsorted(bounds, order, side="right") - 1
+    changes = np.flatnonzero(np.diff(block_of)) + 1
+    assert len(changes) == len(bounds) - 2  # every block visited in one run
+    runs = np.split(order, changes)
+    for run in runs:
+        np.testing.assert_array_equal(np.sort(run), np.arange(run.min(), run.max() + 1))
+    assert not np.array_equal(order, np.arange(n))
+
+
+def test_training_order_is_by_blocks(sst2_plain, monkeypatch):
+    """Threads=1: the out-of-core run trains in the corpus's block order and still learns."""
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 5_000)
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
+    model = train_supervised(sst2_plain, epoch=3, threads=1, dim=16, verbose=0, seed=3)
+    n, p, _ = model.test(FIXTURES / "sst2_train_slice.txt.gz")
+    assert p > 0.8
