@@ -179,6 +179,8 @@ def cli_type(setting):
         return click.IntRange(setting.low, setting.high)
     if setting.kind is float:
         return click.FloatRange(setting.low, setting.high, min_open=setting.low_open)
+    if setting.kind is os.PathLike:
+        return click.Path(dir_okay=False)
     return click.STRING
 
 
@@ -186,7 +188,8 @@ def _settings_options(command, settings=SETTINGS):
     """One option per training setting, from :data:`fastembed.settings.SETTINGS` (or ``settings``)."""
     for setting in reversed(settings):
         default = "the preset's" if setting.preset_dependent else repr(setting.default)
-        command = click.option(setting.option, setting.name, type=cli_type(setting), default=None,
+        kind = dict(is_flag=True) if setting.kind is bool else dict(type=cli_type(setting))
+        command = click.option(setting.option, setting.name, default=None, **kind,
                                help=f"{setting.help} [default: {default}]")(command)
     return command
 

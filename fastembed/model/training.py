@@ -9,11 +9,13 @@ epoch is where (later) validation, callbacks and checkpoints live.
 import inspect
 import math
 import time
+from types import SimpleNamespace
 
 import numba
 import numpy as np
 
 from fastembed.errors import TrainingDiverged
+from fastembed.model import continuation, deterministic
 from fastembed.model.classifier import Model
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
@@ -58,36 +60,46 @@ def train_supervised(input, *, preset=None, verbose=1, valid=None, **settings):
     -------
     Model
     """
-    args = TrainArgs.from_preset(preset, **settings)
+    args, origin = continuation.settle(preset, settings)
     stats = {}
     t_start = time.perf_counter()
-    dictionary, corpus = build_corpus(
-        input, label_prefix=args.label_prefix, min_count=args.min_count,
-        min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
-        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
-    stats["read_s"] = time.perf_counter() - t_start
-    args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
+    if origin is not None:  # an init model or a checkpoint: see fastembed.model.continuation
+        dictionary, corpus, start = origin.prepare(input, args)
+        stats["read_s"] = stats["init_s"] = 0.0
+        inp, out, idf, weights = start.inp, start.out, start.idf, start.weights
+    else:
+        dictionary, corpus = build_corpus(
+            input, label_prefix=args.label_prefix, min_count=args.min_count,
+            min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
+            bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
+        stats["read_s"] = time.perf_counter() - t_start
+        args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
+
+        t0 = time.perf_counter()
+        inp, out = _init_tables(args, dictionary)
+        idf = df = None
+        if args.pooling == "tfidf":
+            df = document_frequency(corpus.indices, corpus.offsets, inp.shape[0]).astype(np.int64)
+            idf = smooth_idf(df, corpus.n_lines)
+            idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
+        weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
+        start = SimpleNamespace(state=None, idf=idf, doc_freq=df, documents=corpus.n_lines)
+        stats["init_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    inp, out = _init_tables(args, dictionary)
-    idf = None
-    if args.pooling == "tfidf":
-        df = document_frequency(corpus.indices, corpus.offsets, inp.shape[0])
-        idf = smooth_idf(df, corpus.n_lines)
-        idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
-    weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
-    stats["init_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose)
-    trainer.run()
+    trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose, state=start.state)
+    checkpoint = args.checkpoint and continuation.Checkpointer(args.checkpoint, args, dictionary,
+                                                                corpus, start)
+    trainer.run(origin and origin.resume, checkpoint)
     stats["train_s"] = time.perf_counter() - t0
     stats["total_s"] = time.perf_counter() - t_start
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
                  tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
                  labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
-    model = Model(args, dictionary, inp, out, idf=idf, train_stats=stats)
+    model = Model(args, dictionary, inp, out, idf=idf, train_stats=stats,
+                  optimizer_state=(trainer.inp_state, trainer.out_state), doc_freq=start.doc_freq,
+                  documents=start.documents)
     if valid is not None:
         n, p, r = model.test(valid, k=1)
         stats.update(valid_examples=int(n), valid_precision_at_1=float(p), valid_recall_at_1=float(r))
@@ -142,7 +154,7 @@ def _set_threads(n):
 class _Trainer:
     """Runs the epochs of the classifier: shuffles, hands chunks to the workers, reports."""
 
-    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose):
+    def __init__(self, args, dictionary, corpus, inp, out, weights, verbose, state=None):
         self.args = args
         self.corpus = corpus
         self.inp = inp
@@ -151,8 +163,8 @@ class _Trainer:
         n = self.n_threads = args.n_threads
         self.kernel = chunk_kernel(args.loss, args.optimizer)
         self.hs = tree_arrays(args.loss, dictionary.label_counts)
-        self.inp_state = optimizer_state(args.optimizer, inp)
-        self.out_state = optimizer_state(args.optimizer, out)
+        self.inp_state, self.out_state = state or (optimizer_state(args.optimizer, inp),
+                                                   optimizer_state(args.optimizer, out))
         # Each thread's copy of the output layer and its state, and the shared layer as of the
         # thread's last merge (see train_step.train_chunk); one thread updates the shared one.
         self.private = n > 1
@@ -215,14 +227,25 @@ class _Trainer:
         self.progress.update(tokens, lr_now, avg)
         self.last_loss = avg
 
-    def run(self):
+    def run(self, resume=None, on_epoch_end=None):
+        """The epochs (those after a checkpoint's ``resume`` state); ``on_epoch_end(trainer,
+        epochs_done, shuffle_rng)`` after each (checkpoints)."""
         args = self.args
         n = self.corpus.n_lines
         rng = np.random.default_rng(args.seed)
-        self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
+        # deterministic mode draws its own streams (see deterministic.py): the shuffles must
+        # not depend on the thread count
+        streams = 1 if args.deterministic else self.n_threads
+        self.rng_states = rng.integers(0, 2**63, size=streams, dtype=np.uint64)
+        first = 0 if resume is None else continuation.restore(self, resume, rng)
         chunk = self.chunk_examples()
         with self.workers:
-            for _ in range(args.epoch):
+            for epoch in range(first, args.epoch):
                 order = rng.permutation(n).astype(np.int64)
-                self.workers.run_epoch(n, chunk, self._step(order), self._poll)
+                if args.deterministic:
+                    deterministic.run_epoch(self, order, epoch)
+                else:
+                    self.workers.run_epoch(n, chunk, self._step(order), self._poll)
+                if on_epoch_end:
+                    on_epoch_end(self, epoch + 1, rng)
         self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)
