@@ -228,7 +228,7 @@ def train(corpus, output, quiet, valid, **params):
             click.echo(f"Training on the bundled corpus {corpus}", err=True)
     if valid is None and held_out is not None:
         valid = held_out
-    _refuse_overwriting_inputs(output, corpus, valid)
+    _refuse_overwriting_inputs(output, corpus, valid, params["init_model"], params["resume"])
     t0 = time.perf_counter()
     model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
     model.save(output)
