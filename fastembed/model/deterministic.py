@@ -45,6 +45,7 @@ __all__ = ["batch_examples", "batch_kernel", "run_epoch"]
 MIN_BATCH = 128
 MAX_BATCH = 1024
 _BATCH_WORK = 2_000_000
+_MIN_BATCHES = 64
 # Examples per kernel call: the calling thread polls (progress, Ctrl-C) between calls.
 _CALL_WORK = 20_000_000
 _STREAM = np.uint64(0x9E3779B97F4A7C15)
@@ -152,9 +153,12 @@ def run_epoch(trainer, order, epoch):
 
 
 def batch_examples(trainer):
-    """Examples per mini-batch (see _BATCH_WORK)."""
+    """Examples per mini-batch (see _BATCH_WORK), and at least _MIN_BATCHES batches an epoch:
+    2 batches of 1024 an epoch on a 2,000-line TREC-6 slice (ova, Adagrad) lost 4 points of
+    P@1 to hogwild's 0.876."""
     batch = MIN_BATCH
-    while batch < MAX_BATCH and 2 * batch * _example_work(trainer) <= _BATCH_WORK:
+    most = max(MIN_BATCH, trainer.corpus.n_lines // _MIN_BATCHES)
+    while 2 * batch <= min(MAX_BATCH, most) and 2 * batch * _example_work(trainer) <= _BATCH_WORK:
         batch *= 2
     return batch
 
