@@ -180,6 +180,8 @@ def cli_type(setting):
         return click.IntRange(setting.low, setting.high)
     if setting.kind is float:
         return click.FloatRange(setting.low, setting.high, min_open=setting.low_open)
+    if setting.kind is os.PathLike:
+        return click.Path(dir_okay=False)
     return click.STRING
 
 
@@ -187,7 +189,8 @@ def _settings_options(command, settings=SETTINGS):
     """One option per training setting, from :data:`fastembed.settings.SETTINGS` (or ``settings``)."""
     for setting in reversed(settings):
         default = "the preset's" if setting.preset_dependent else repr(setting.default)
-        command = click.option(setting.option, setting.name, type=cli_type(setting), default=None,
+        kind = dict(is_flag=True) if setting.kind is bool else dict(type=cli_type(setting))
+        command = click.option(setting.option, setting.name, default=None, **kind,
                                help=f"{setting.help} [default: {default}]")(command)
     return command
 
@@ -232,7 +235,8 @@ def train(corpus, output, quiet, valid, **params):
             click.echo(f"Training on the bundled corpus {corpus}", err=True)
     if valid is None and held_out is not None:
         valid = held_out
-    _refuse_overwriting_inputs(output, corpus, valid, params["autotune_validation"])
+    _refuse_overwriting_inputs(output, corpus, valid, params["autotune_validation"],
+                               params["init_model"], params["resume"])
     t0 = time.perf_counter()
     model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
     model.save(output)

@@ -254,6 +254,9 @@ def train_supervised(ddf, text="text", label="label", *, n_groups=None, preset=N
     if settings.get("threads") in (None, 0):
         settings["threads"] = min(client.nthreads().values()) if client else 1
     args = TrainArgs.from_preset(preset, **settings)
+    if args.init_model is not None or args.checkpoint is not None or args.resume is not None:
+        raise ArgumentError("fastembed.dask.train_supervised takes no init_model, checkpoint or "
+                            "resume (continue or checkpoint with fastembed.train_supervised)")
     if args.optimizer != "sgd":
         raise ArgumentError("fastembed.dask.train_supervised supports optimizer='sgd' only")
     pre, word_ngrams, bucket, minn, maxn = _check_settings(

@@ -37,7 +37,7 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "META_KEY", "Member", "load_arrays",
            "short_repr", "short_text"]
 
 FORMAT_NAME = "fastembed-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # the version a schema writes and reads unless it names its own
 META_KEY = "__meta__"
 MAX_META_BYTES = 1 << 20  # the metadata is ~1 KB: settings, dictionary sizes, training stats
 _MAX_NPY_HEADER = 4096  # numpy.save writes 128 bytes for these arrays
@@ -80,16 +80,17 @@ class Member:
     check: Optional[Callable] = None
 
 
-def save_arrays(path, arrays, meta):
-    """Write ``arrays`` (name -> ndarray) and ``meta`` (JSON-able dict) atomically to ``path``."""
-    document = dict(meta, format=FORMAT_NAME, version=FORMAT_VERSION)
+def save_arrays(path, arrays, meta, version=FORMAT_VERSION):
+    """Write ``arrays`` (name -> ndarray) and ``meta`` (JSON-able dict) atomically to ``path``,
+    as format ``version``."""
+    document = dict(meta, format=FORMAT_NAME, version=version)
     payload = dict(arrays)
     payload[META_KEY] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
     with atomic_output(path) as f:
         np.savez(f, **payload)
 
 
-def load_arrays(path, parse_meta, members, check_arrays=None):
+def load_arrays(path, parse_meta, members, check_arrays=None, versions=(FORMAT_VERSION,)):
     """Read and check a model file; returns ``(arrays, dims)``.
 
     Parameters
@@ -103,6 +104,8 @@ def load_arrays(path, parse_meta, members, check_arrays=None):
         Every member the file holds besides ``__meta__``, in reading order.
     check_arrays : callable, optional
         ``check_arrays(arrays, dims)``: checks across members, once all are read.
+    versions : tuple of int
+        The format versions the schema reads (``parse_meta`` sees ``meta["version"]``).
 
     Raises
     ------
@@ -114,7 +117,7 @@ def load_arrays(path, parse_meta, members, check_arrays=None):
     with _open_regular_file(path) as f:
         size = os.fstat(f.fileno()).st_size
         try:
-            return _read_archive(f, size, parse_meta, members, check_arrays)
+            return _read_archive(f, size, parse_meta, members, check_arrays, versions)
         except ModelFileError as exc:
             raise ModelFileError(f"{path}: {exc}") from None
 
@@ -164,7 +167,7 @@ def _open_regular_file(path):
         raise
 
 
-def _read_archive(f, size, parse_meta, members, check_arrays):
+def _read_archive(f, size, parse_meta, members, check_arrays, versions):
     # zipfile parses the whole central directory into Python objects (~1 KB per entry, each
     # entry at least 46 bytes): bound it first, from the end record (zipfile's own parser).
     with _parse_errors():
@@ -186,7 +189,7 @@ def _read_archive(f, size, parse_meta, members, check_arrays):
         if META_KEY + ".npy" not in infos:
             raise ModelFileError("not a fastembed model file (no metadata)")
         raw = _read_member(zf, infos[META_KEY + ".npy"], size, "|u1", None, MAX_META_BYTES)
-        dims = parse_meta(_check_format(_parse_json(raw)))
+        dims = parse_meta(_check_format(_parse_json(raw), versions))
         wanted = [m for m in members if m.present(dims)]
         expected = {m.name + ".npy" for m in wanted} | {META_KEY + ".npy"}
         extra = sorted(set(infos) - expected)
@@ -212,14 +215,14 @@ def _read_archive(f, size, parse_meta, members, check_arrays):
     return arrays, dims
 
 
-def _check_format(meta):
+def _check_format(meta, versions):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError("not a fastembed model file")
     version = meta.get("version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in versions:
         raise ModelFileError(
             f"model format version {short_repr(version)} is not supported by this fastembed (reads "
-            f"version {FORMAT_VERSION})")
+            f"version {' and '.join(map(str, versions))})")
     return meta
 
 

@@ -62,6 +62,8 @@ class Setting:
     high: float = None  # inclusive
     low_open: bool = False
     choices: tuple = None
+    stored: bool = True  # False: a setting of the run only (a path), not written to model files
+    flag: str = None  # the command-line option, when not derived from the name
 
     def default_for(self, preset):
         return self.presets.get(preset, self.default)
@@ -73,11 +75,21 @@ class Setting:
     @property
     def option(self):
         """The command-line option: ``--word-ngrams`` for ``word_ngrams``."""
-        return "--" + self.name.replace("_", "-")
+        return self.flag or "--" + self.name.replace("_", "-")
 
     def check(self, value):
         """Raise :class:`ArgumentError` unless ``value`` is of this setting's type and range."""
         name = self.name
+        if value is None and self.default is None:  # an optional path left out
+            return
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ArgumentError(f"{name} must be True or False, got {value!r}")
+            return
+        if self.kind is os.PathLike:
+            if not isinstance(value, (str, os.PathLike)):
+                raise ArgumentError(f"{name} must be a file path, got {value!r}")
+            return
         if self.kind is int:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise ArgumentError(f"{name} must be an integer, got {value!r}")
@@ -141,8 +153,19 @@ SETTINGS = (
     _s("seed", int, "Seeds the initialisation and the shuffles; with threads=1 runs are "
        "bit-identical.", 0, low=0, high=2**63 - 1),
     _s("label_prefix", str, "Tokens starting with this are labels.", "__label__"),
+    _s("deterministic", bool, "The same model for any thread count: fixed mini-batches whose "
+       "updates are applied in a fixed order (see the README for its cost).", False),
+    _s("init_model", os.PathLike, "Continue training this model (a Model or its file): its rows "
+       "and optimizer state are kept, the corpus's new words, n-grams and labels added, and the "
+       "settings not given are the model's.", None, stored=False, flag="--init"),
+    _s("checkpoint", os.PathLike, "Write the model with its optimizer and schedule state to this "
+       "file at the end of every epoch (atomically).", None, stored=False),
+    _s("resume", os.PathLike, "Continue the interrupted run whose checkpoint is this file (same "
+       "corpus and settings).", None, stored=False),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+_RUN_ONLY = frozenset(s.name for s in SETTINGS if not s.stored)
+STORED_NAMES = tuple(s.name for s in SETTINGS if s.stored) + ("preset",)
 
 # Settings of how a run trains that leave the model's definition alone: options of `fastembed
 # train` and keywords of train_supervised like the SETTINGS, but not TrainArgs fields, so not
@@ -211,12 +234,13 @@ class _TrainArgsMethods:
             self.loss = "ova" if multi_label else "softmax"
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        """The stored settings (a model file's ``args``): the run-only paths are left out."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _RUN_ONLY}
 
     @classmethod
     def from_dict(cls, values):
         """Build from a stored dict (a model file's): every setting must be present and valid."""
-        return cls(**_stored(values, [s.name for s in SETTINGS] + ["preset"]))
+        return cls(**_stored(values, STORED_NAMES))
 
 
 def _stored(values, names):
@@ -257,7 +281,8 @@ def docstring_table():
 def _docstring_entries(settings):
     lines = []
     for s in settings:
-        kind = "{" + ", ".join(f'"{c}"' for c in s.choices) + "}" if s.choices else s.kind.__name__
+        kind = "{" + ", ".join(f'"{c}"' for c in s.choices) + "}" if s.choices else (
+            "str or path" if s.kind is os.PathLike else s.kind.__name__)
         lines.append(f"{s.name} : {kind}, optional")
         if s.preset_dependent:
             default = ", ".join(f"{p}: {s.default_for(p)!r}" for p in PRESETS)
@@ -373,7 +398,8 @@ class _UnsupervisedArgsMethods:
         """Hash buckets actually used: none without character n-grams."""
         return self.bucket if self.maxn > 0 else 0
 
-    to_dict = _TrainArgsMethods.to_dict
+    def to_dict(self):
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values):

@@ -36,7 +36,8 @@ __all__ = ["MULTILABEL_THRESHOLD", "FastembedClassifier"]
 MULTILABEL_THRESHOLD = 0.5
 """On multi-label data, ``predict`` sets a label when its probability exceeds this."""
 
-SETTING_NAMES = tuple(s.name for s in SETTINGS)
+# the run-only paths (init_model, checkpoint, resume) are not estimator parameters
+SETTING_NAMES = tuple(s.name for s in SETTINGS if s.stored)
 # the non-setting keywords of train_supervised that the estimator takes too
 EXTRA_PARAMS = ("preset", "verbose")
 
@@ -98,7 +99,7 @@ loss, optimizer, pooling, threads, seed, label_prefix
     def __init__(self, *, preset=None, lr=None, dim=None, epoch=None, word_ngrams=None,
                  bucket=None, min_count=None, min_count_label=None, min_count_ngram=None,
                  minn=None, maxn=None, loss=None, optimizer=None, pooling=None, threads=None,
-                 seed=None, label_prefix=None, verbose=0):
+                 seed=None, label_prefix=None, deterministic=None, verbose=0):
         self.preset = preset
         self.lr = lr
         self.dim = dim
@@ -116,6 +117,7 @@ loss, optimizer, pooling, threads, seed, label_prefix
         self.threads = threads
         self.seed = seed
         self.label_prefix = label_prefix
+        self.deterministic = deterministic
         self.verbose = verbose
 
     # -- training ------------------------------------------------------------------------------
@@ -252,12 +254,13 @@ loss, optimizer, pooling, threads, seed, label_prefix
         tags.classifier_tags.multi_label = True
         tags.target_tags.multi_output = True
         tags.target_tags.required = True
-        tags.non_deterministic = self.threads != 1  # hogwild threads race
+        # hogwild threads race; deterministic=True gives one model for any thread count
+        tags.non_deterministic = self.threads != 1 and not self.deterministic
         return tags
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"X_types": ["string"], "multilabel": True, "requires_y": True,
-                "non_deterministic": self.threads != 1}
+                "non_deterministic": self.threads != 1 and not self.deterministic}
 
 
 # -- inputs -----------------------------------------------------------------------------------

@@ -88,7 +88,9 @@ def model_probabilities(model, texts, classes):
 
 def test_parameters_are_train_supervised_settings():
     params = FastembedClassifier().get_params()
-    assert set(params) == {s.name for s in SETTINGS} | {"preset", "verbose"}
+    # every setting stored in a model; not the paths of a run (init_model, checkpoint, resume)
+    assert set(params) == {s.name for s in SETTINGS if s.stored} | {"preset", "verbose"}
+    assert {s.name for s in SETTINGS if not s.stored} == {"init_model", "checkpoint", "resume"}
     assert set(params) <= set(inspect.signature(fastembed.train_supervised).parameters)
     assert all(params[name] is None for name in params if name != "verbose")
     assert params["verbose"] == 0

@@ -175,7 +175,10 @@ def models(trec_train, tmp_path_factory):
     ngrams.save(root / "ngrams.fe")
     hs.save(root / "hs.fe")
     ngrams.quantize(cutoff=0.5, qnorm=True, qout=True, niter=2).save(root / "quantized.fe")
-    return {"ngrams": root / "ngrams.fe", "hs": root / "hs.fe", "quantized": root / "quantized.fe"}
+    # a checkpoint (format version 2): Adagrad's accumulators and the run's state
+    fastembed.train_supervised(str(trec_train), optimizer="adagrad", checkpoint=root / "ckpt.fe", **kw)
+    return {"ngrams": root / "ngrams.fe", "hs": root / "hs.fe", "quantized": root / "quantized.fe",
+            "ckpt": root / "ckpt.fe"}
 
 
 def _set(document, path, value):
@@ -271,7 +274,32 @@ CRAFTED = [
     ("nwords negative", "ngrams", _meta_case("dictionary.nwords", -1), "nwords"),
     ("ntokens a float", "ngrams", _meta_case("dictionary.ntokens", 1.5), "ntokens"),
     ("label prefix differs", "ngrams", _meta_case("dictionary.label_prefix", "__x__"), "label_prefix"),
-    ("version 2", "ngrams", _meta_case("version", 2), "version"),
+    ("version 3", "ngrams", _meta_case("version", 3), "version"),
+    ("version 1 with version 2 fields", "ngrams", _meta_case("version", 1), "unknown key"),
+    ("documents negative", "ngrams", _meta_case("documents", -1), "documents"),
+    ("continuable a string", "ngrams", _meta_case("continuable", "yes"), "continuable"),
+    ("training a list", "ngrams", _meta_case("training", [1]), "training"),
+    ("doc_freq above documents", "ngrams", _array_case("doc_freq", _put(0, 10**9)), "doc_freq"),
+    ("doc_freq negative", "ngrams", _array_case("doc_freq", _put(1, -1)), "doc_freq"),
+    ("doc_freq missing", "ngrams", _drop("doc_freq"), "missing member doc_freq.npy"),
+    ("accumulator negative", "ckpt", _array_case("optim.input_sum", _put(0, -1.0)), "negative"),
+    ("accumulator NaN", "ckpt", _array_case("optim.output_sum", _put(0, np.nan)), "NaN"),
+    ("accumulator one row short", "ckpt", _array_case("optim.input_sum", lambda a: a[:-1]), "shape"),
+    ("accumulator missing", "ckpt", _drop("optim.input_sum"), "missing member optim.input_sum"),
+    ("accumulators of another optimizer", "ckpt", _meta_case("args.optimizer", "rowwise-adagrad"),
+     "optim"),
+    ("training without continuable", "ckpt", _meta_case("continuable", False), "continuable"),
+    ("epochs done beyond epoch", "ckpt", _meta_case("training.epochs_done", 2), "epochs_done"),
+    ("epochs done zero", "ckpt", _meta_case("training.epochs_done", 0), "epochs_done"),
+    ("shuffle state 2**128", "ckpt", _meta_case("training.shuffle_rng.state", 2**128), "shuffle_rng"),
+    ("shuffle has_uint32 2", "ckpt", _meta_case("training.shuffle_rng.has_uint32", 2), "has_uint32"),
+    ("thread streams empty", "ckpt", _meta_case("training.thread_rng", []), "thread_rng"),
+    ("thread stream 2**64", "ckpt", _meta_case("training.thread_rng", [2**64]), "thread_rng"),
+    ("loss sum negative", "ckpt", _meta_case("training.loss_sum", -1.0), "loss_sum"),
+    ("loss sum a string", "ckpt", _meta_case("training.loss_sum", "0"), "loss_sum"),
+    ("corpus checksum missing", "ckpt",
+     lambda arrays, meta: meta["training"]["corpus"].pop("checksum"), "checksum"),
+    ("training unknown key", "ckpt", _meta_case("training.surprise", 1), "surprise"),
     ("unknown key", "ngrams", _meta_case("surprise", 1), "surprise"),
     ("unknown setting", "ngrams", _meta_case("args.surprise", 1), "surprise"),
     ("train_stats a list", "ngrams", _meta_case("train_stats", []), "train_stats"),
@@ -325,6 +353,7 @@ CRAFTED = [
      "unexpected member input_matrix.npy"),
     ("quantized: norm codes missing", "quantized", _drop("input_norm_codes"), "missing member input_norm_codes"),
     ("quantized: qout without output codes", "quantized", _drop("output_codes"), "missing member output_codes"),
+    ("quantized: continuable", "quantized", _meta_case("continuable", True), "quantized model"),
     ("hs output one row too many", "hs",
      _array_case("output_matrix", lambda a: np.vstack([a, a[:1]])), "shape"),
 ]
@@ -354,6 +383,25 @@ def test_crafted_model_files_are_refused_naming_the_problem(crafted, case, fragm
 
 def test_crafted_model_files_are_safe_in_a_subprocess(crafted):
     assert_models_are_safe_to_use([str(p) for p in crafted.values()])
+
+
+def test_a_version_1_file_still_loads_and_predicts_the_same(models, tmp_path):
+    """Version 1: no documents, continuable, training, deterministic, doc_freq."""
+    arrays, meta = read_members(models["ngrams"])
+    for key in ("documents", "continuable", "training"):
+        del meta[key]
+    del meta["args"]["deterministic"]
+    del arrays["doc_freq"]
+    meta["version"] = 1
+    old = fastembed.load_model(write_members(tmp_path / "v1.fe", arrays, meta))
+    new = fastembed.load_model(models["ngrams"])
+    assert not old.continuable and new.continuable and old.args == new.args
+    lines = ["what is the capital of france ?", "who wrote hamlet ?"]
+    assert [(a, b.tolist()) for a, b in old.predict(lines, k=-1)] == [
+        (a, b.tolist()) for a, b in new.predict(lines, k=-1)]
+    meta["args"]["deterministic"] = False  # a version-1 file never holds the new setting
+    with pytest.raises(ModelFileError, match="deterministic"):
+        fastembed.load_model(write_members(tmp_path / "v1b.fe", arrays, meta))
 
 
 def test_a_valid_mutation_still_loads(models, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 
 from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
-from fastembed.model.file_schema import read_model
+from fastembed.model.file_schema import VERSION, read_model
 from fastembed.model.forward import LOSS_CODES, predict_probs
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.line_predict import Predictor
@@ -43,11 +43,23 @@ class Model:
         Inverse document frequencies of the rows, for ``pooling="tfidf"``.
     train_stats : dict
         Timings and counts of the run that trained the model (empty for a loaded model).
+    optimizer_state : tuple or None
+        ``(input_state, output_state)``, each (element-wise sums, row-wise sums) of the
+        optimizer (``training.optimizer_state``): what continued training needs (None: a model
+        read from a version-1 file).
+    doc_freq : ndarray of int64, shape (n_rows,), or None
+        For ``pooling="tfidf"``: in how many of the ``documents`` training lines each row occurs.
+    documents : int
+        Lines trained on (all runs), the document count of ``idf``.
     """
 
-    def __init__(self, args, dictionary, input_matrix, output_matrix, idf=None, train_stats=None):
+    def __init__(self, args, dictionary, input_matrix, output_matrix, idf=None, train_stats=None,
+                 optimizer_state=None, doc_freq=None, documents=0):
         self.args = args
         self.idf = idf
+        self.optimizer_state = optimizer_state
+        self.doc_freq = doc_freq
+        self.documents = int(documents)
         self.dictionary = dictionary
         self.input_matrix = input_matrix
         self.output_matrix = output_matrix
@@ -191,6 +203,16 @@ class Model:
 
     def save(self, path):
         """Write the model to ``path`` atomically (a temporary file, then a rename)."""
+        save_arrays(path, *self.file_contents(), version=VERSION)
+
+    @property
+    def continuable(self):
+        """Whether the model holds what continued training needs (see ``init_model``)."""
+        return self.optimizer_state is not None and (self.args.pooling != "tfidf"
+                                                     or self.doc_freq is not None)
+
+    def file_contents(self, training=None):
+        """``(arrays, meta)`` of the model file; ``training``: a checkpoint's state (JSON-able)."""
         from fastembed.model.quantized import encode
 
         dictionary = self.dictionary.to_arrays()
@@ -207,16 +229,28 @@ class Model:
         if self.idf is not None:
             arrays["idf"] = self.idf
         arrays.update({f"dict.{name}": a for name, a in dictionary.items()})
+        if self.continuable:
+            (input_sum, input_row_sum), (output_sum, output_row_sum) = self.optimizer_state
+            if self.args.optimizer == "adagrad":
+                arrays.update({"optim.input_sum": input_sum, "optim.output_sum": output_sum})
+            elif self.args.optimizer == "rowwise-adagrad":
+                arrays.update({"optim.input_row_sum": input_row_sum,
+                               "optim.output_row_sum": output_row_sum})
+            if self.doc_freq is not None:
+                arrays["doc_freq"] = self.doc_freq
         meta = {
             "fastembed_version": __version__,
             "args": self.args.to_dict(),
             "dictionary": self.dictionary.config(),
             "train_stats": {k: v for k, v in self.train_stats.items()
                             if isinstance(v, (int, float, str))},
+            "documents": self.documents,
+            "continuable": self.continuable,
+            "training": training,
         }
         if quantization is not None:
             meta["quantization"] = quantization
-        save_arrays(path, arrays, meta)
+        return arrays, meta
 
     def save_fasttext(self, path):
         """Write the model as a fastText ``.bin`` that fastText's ``load_model`` reads and predicts
@@ -241,9 +275,13 @@ class Model:
         The file is untrusted input: every metadata field and array is checked
         (:mod:`fastembed.model.file_schema`) before any of it is used.
         """
+        return cls.from_file_arrays(*read_model(path), path)
+
+    @classmethod
+    def from_file_arrays(cls, arrays, dims, path):
+        """The model of :func:`~fastembed.model.file_schema.read_model`'s checked output."""
         from fastembed.model.quantized import decode
 
-        arrays, dims = read_model(path)
         input_matrix, output_matrix, quantization = decode(arrays, dims)
         dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
         dict_arrays["bucket_ids"] = arrays["bucket_ids"]  # the row map: the dictionary holds it
@@ -251,7 +289,15 @@ class Model:
             dictionary = Dictionary.from_arrays(dict_arrays, dims.config)
         except ValueError as exc:  # the schema checks all of it: this is a defect of the schema
             raise ModelFileError(f"{os.fspath(path)}: inconsistent model file ({exc})") from None
-        model = cls(dims.args, dictionary, input_matrix, output_matrix, idf=arrays.get("idf"))
+        state = None
+        if dims.continuable:  # never with quantization (the schema refuses both)
+            def sums(table, name):
+                n, dim = table.shape
+                return (arrays.get(f"optim.{name}_sum", np.zeros((0, dim), np.float32)),
+                        arrays.get(f"optim.{name}_row_sum", np.zeros(0, np.float32)))
+            state = (sums(input_matrix, "input"), sums(output_matrix, "output"))
+        model = cls(dims.args, dictionary, input_matrix, output_matrix, idf=arrays.get("idf"),
+                    optimizer_state=state, doc_freq=arrays.get("doc_freq"), documents=dims.documents)
         model.quantization = quantization
         return model
 

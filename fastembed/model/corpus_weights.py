@@ -21,8 +21,10 @@ _PIECE_ROWS = 4 << 20
 
 
 def corpus_weights(pooling, corpus, n_rows):
-    """``(idf or None, weights)`` of ``corpus`` (see :func:`~fastembed.model.pooling.bag_weights`)."""
-    idf = None
+    """``(idf or None, weights, doc_freq or None)`` of ``corpus`` (see
+    :func:`~fastembed.model.pooling.bag_weights`); ``doc_freq`` (int64, per row) for tf-idf:
+    continued training adds to it (:mod:`fastembed.model.continuation`)."""
+    idf = df = None
     mapped = isinstance(corpus, MappedCorpus)
     if pooling == "tfidf":
         if mapped:
@@ -30,21 +32,21 @@ def corpus_weights(pooling, corpus, n_rows):
             for ind, off in _pieces(corpus):
                 df += document_frequency(ind, off, n_rows)
         else:
-            df = document_frequency(corpus.indices, corpus.offsets, n_rows)
+            df = document_frequency(corpus.indices, corpus.offsets, n_rows).astype(np.int64)
         idf = smooth_idf(df, corpus.n_lines)
         idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
     if not mapped or pooling == "mean":
-        return idf, bag_weights(pooling, corpus.indices, corpus.offsets, idf)
+        return idf, bag_weights(pooling, corpus.indices, corpus.offsets, idf), df
     with tempfile.TemporaryFile(prefix="fastembed-weights-") as f:
         for ind, off in _pieces(corpus):
             bag_weights(pooling, ind, off, idf).tofile(f)
         f.flush()
         size = corpus.indices.size * 4
         if size == 0:
-            return idf, np.zeros(0, np.float32)
+            return idf, np.zeros(0, np.float32), df
         m = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
     corpus.maps.append(m)
-    return idf, np.frombuffer(m, dtype=np.float32)
+    return idf, np.frombuffer(m, dtype=np.float32), df
 
 
 def _pieces(corpus):

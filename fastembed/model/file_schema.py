@@ -15,11 +15,22 @@ import numpy as np
 from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.model_file import Member, load_arrays, short_repr, short_text
 from fastembed.quantize import FASTTEXT_KSUB as KSUB
-from fastembed.settings import MAX_LABELS, MAX_WORDS, SETTINGS, TrainArgs
+from fastembed.settings import MAX_LABELS, MAX_THREADS, MAX_WORDS, STORED_NAMES, TrainArgs
 
-__all__ = ["MEMBERS", "check_arrays", "parse_meta", "read_model"]
+__all__ = ["MEMBERS", "VERSION", "check_arrays", "parse_meta", "read_model"]
 
+# Version 2 adds what continued training and resuming need: the optimizer's accumulators and
+# the document frequencies of tf-idf (``continuable``), the number of ``documents`` trained on,
+# and in a checkpoint the ``training`` state (epochs done, schedule, random streams).
+VERSION = 2
+_READS = (1, 2)
 _META_KEYS = ("format", "version", "fastembed_version", "args", "dictionary", "train_stats")
+_META_KEYS_2 = _META_KEYS + ("documents", "continuable", "training")
+_SETTINGS_ADDED = {"deterministic": 2}  # a file of an older version holds their default
+_TRAINING_KEYS = ("epochs_done", "tokens_done", "examples_seen", "loss_sum", "corpus",
+                  "shuffle_rng", "thread_rng")
+_CORPUS_KEYS = ("lines", "tokens", "checksum")
+_RNG_KEYS = ("state", "inc", "has_uint32", "uinteger")
 _DICTIONARY_KEYS = ("format", "label_prefix", "word_ngrams", "bucket", "minn", "maxn", "min_count",
                     "min_count_label", "ntokens", "nwords", "nlabels", "eos")
 _DICTIONARY_FORMAT = 1  # fastembed.text.dictionary's
@@ -58,10 +69,12 @@ def _integer(value, where, low, high):
     return value
 
 
-def _train_args(values):
-    _exact_keys(values, [s.name for s in SETTINGS] + ["preset"], "args")
+def _train_args(values, version):
+    added = [name for name, since in _SETTINGS_ADDED.items() if version < since]
+    _exact_keys(values, [name for name in STORED_NAMES if name not in added], "args")
     try:
-        args = TrainArgs.from_dict(values)
+        args = TrainArgs.from_dict(dict(values, **{name: TrainArgs.__dataclass_fields__[name].default
+                                                   for name in added}))
     except ArgumentError as exc:
         _bad(f"metadata field args: {short_text(str(exc))}")
     if args.loss == "auto":  # training settles it once the corpus is read
@@ -83,12 +96,14 @@ def parse_meta(meta):
 
     Raises :class:`ModelFileError` naming the first bad field.
     """
-    _exact_keys(meta, _META_KEYS + (("quantization",) if "quantization" in meta else ()), "")
+    format_version = meta["version"]
+    keys = _META_KEYS if format_version == 1 else _META_KEYS_2
+    _exact_keys(meta, keys + (("quantization",) if "quantization" in meta else ()), "")
     version = meta["fastembed_version"]
     if not isinstance(version, str) or len(version) > _MAX_TEXT:
         _bad("metadata field fastembed_version must be a short string")
     _check_stats(meta["train_stats"])
-    args = _train_args(meta["args"])
+    args = _train_args(meta["args"], format_version)
     config = meta["dictionary"]
     _exact_keys(config, _DICTIONARY_KEYS, "dictionary")
     # The dictionary repeats settings: they must be the run's, or encoding would differ.
@@ -111,10 +126,52 @@ def parse_meta(meta):
     settings = [_DICTIONARY_FORMAT, args.word_ngrams, bucket, args.minn, args.maxn, args.min_count,
                 args.min_count_label, ntokens]
     quantization = _quantization(meta.get("quantization"), args.dim)
+    documents, continuable, training = 0, False, None
+    if format_version >= 2:
+        documents = _integer(meta["documents"], "documents", 0, _MAX_NTOKENS)
+        continuable = meta["continuable"]
+        if type(continuable) is not bool:
+            _bad(f"metadata field continuable must be true or false, got {short_repr(continuable)}")
+        if meta["training"] is not None:
+            if not continuable:
+                _bad("metadata field training needs continuable")
+            training = _training_state(meta["training"], args)
+        if continuable and quantization is not None:  # the optimizer sums are of float rows
+            _bad("metadata field continuable must be false in a quantized model")
     return SimpleNamespace(
         args=args, config=config, quantization=quantization, dim=args.dim, bucket=bucket, ntokens=ntokens, nwords=nwords,
         nlabels=nlabels, n_out=nlabels - 1 if args.loss == "hs" else nlabels,
-        prefix=np.frombuffer(prefix, dtype=np.uint8), settings=np.array(settings, np.int64))
+        prefix=np.frombuffer(prefix, dtype=np.uint8), settings=np.array(settings, np.int64),
+        documents=documents, continuable=continuable, training=training)
+
+
+def _training_state(state, args):
+    """A checkpoint's schedule and random state, checked: a SimpleNamespace of its fields."""
+    _exact_keys(state, _TRAINING_KEYS, "training")
+    out = SimpleNamespace(
+        epochs_done=_integer(state["epochs_done"], "training.epochs_done", 1, args.epoch),
+        tokens_done=_integer(state["tokens_done"], "training.tokens_done", 0, _MAX_NTOKENS),
+        examples_seen=_integer(state["examples_seen"], "training.examples_seen", 0, _MAX_NTOKENS))
+    loss_sum = state["loss_sum"]
+    if type(loss_sum) not in (int, float) or loss_sum < 0:
+        _bad(f"metadata field training.loss_sum must be a number >= 0, got {short_repr(loss_sum)}")
+    out.loss_sum = float(loss_sum)
+    corpus = state["corpus"]
+    _exact_keys(corpus, _CORPUS_KEYS, "training.corpus")
+    out.corpus = {key: _integer(corpus[key], f"training.corpus.{key}", 0, _MAX_NTOKENS)
+                  for key in _CORPUS_KEYS}
+    rng = state["shuffle_rng"]
+    _exact_keys(rng, _RNG_KEYS, "training.shuffle_rng")
+    out.shuffle_rng = {"state": _integer(rng["state"], "training.shuffle_rng.state", 0, 2**128 - 1),
+                       "inc": _integer(rng["inc"], "training.shuffle_rng.inc", 0, 2**128 - 1),
+                       "has_uint32": _integer(rng["has_uint32"], "training.shuffle_rng.has_uint32", 0, 1),
+                       "uinteger": _integer(rng["uinteger"], "training.shuffle_rng.uinteger", 0,
+                                            2**32 - 1)}
+    streams = state["thread_rng"]
+    if not isinstance(streams, list) or not 1 <= len(streams) <= MAX_THREADS:
+        _bad(f"metadata field training.thread_rng must be a list of 1 to {MAX_THREADS} integers")
+    out.thread_rng = [_integer(x, "training.thread_rng[]", 0, 2**64 - 1) for x in streams]
+    return out
 
 
 def _quantization(value, dim):
@@ -149,6 +206,17 @@ def _check_idf(name, array, dims):
     _check_finite(name, array)
     if array.size and array.min() < 0:
         _bad(f"{name} holds negative weights")
+
+
+def _check_accumulator(name, array, dims):
+    _check_finite(name, array)
+    if array.size and array.min() < 0:
+        _bad(f"{name} holds negative sums of squares")
+
+
+def _check_doc_freq(name, array, dims):
+    if array.size and (array.min() < 0 or array.max() > dims.documents):
+        _bad(f"{name} must be between 0 and documents={dims.documents}")
 
 
 def _check_bucket_ids(name, array, dims):
@@ -250,6 +318,19 @@ MEMBERS = (
     Member("dict.label_counts", "<i8", lambda d: (d.nlabels,), check=_counts_check("min_count_label")),
     Member("dict.label_prefix", "|u1", lambda d: (d.prefix.size,), check=_equal_check("prefix")),
     Member("dict.settings", "<i8", lambda d: (d.settings.size,), check=_equal_check("settings")),
+    # version 2, continuable files: the optimizer's accumulators, the tf-idf document counts
+    Member("optim.input_sum", "<f4", lambda d: (_n_rows(d), d.dim),
+           present=lambda d: d.continuable and d.args.optimizer == "adagrad", check=_check_accumulator),
+    Member("optim.input_row_sum", "<f4", lambda d: (_n_rows(d),),
+           present=lambda d: d.continuable and d.args.optimizer == "rowwise-adagrad",
+           check=_check_accumulator),
+    Member("optim.output_sum", "<f4", lambda d: (d.n_out, d.dim),
+           present=lambda d: d.continuable and d.args.optimizer == "adagrad", check=_check_accumulator),
+    Member("optim.output_row_sum", "<f4", lambda d: (d.n_out,),
+           present=lambda d: d.continuable and d.args.optimizer == "rowwise-adagrad",
+           check=_check_accumulator),
+    Member("doc_freq", "<i8", lambda d: (_n_rows(d),),
+           present=lambda d: d.continuable and d.args.pooling == "tfidf", check=_check_doc_freq),
 )
 
 
@@ -292,4 +373,4 @@ def check_arrays(arrays, dims):
 
 def read_model(path):
     """Read and check a model file: ``(arrays, dims)``, ``dims.args`` its :class:`TrainArgs`."""
-    return load_arrays(path, parse_meta, MEMBERS, check_arrays)
+    return load_arrays(path, parse_meta, MEMBERS, check_arrays, versions=_READS)

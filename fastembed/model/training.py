@@ -15,6 +15,7 @@ from functools import partial
 import numpy as np
 
 from fastembed.errors import ArgumentError, TrainingDiverged
+from fastembed.model import continuation, deterministic
 from fastembed.model.classifier import Model
 from fastembed.model.corpus_weights import corpus_weights
 from fastembed.model.heap import limit_heap_retention, release_free_memory
@@ -101,6 +102,9 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
 
         if sample_weight is not None or callback is not None or any(v is not None for v in run.values()):
             raise ArgumentError("autotune takes no sample_weight, class_weight, callback or patience")
+        if any(settings.get(name) is not None for name in ("init_model", "checkpoint", "resume")):
+            raise ArgumentError("autotune takes no init_model, checkpoint or resume (it trains "
+                                "fresh models)")
         if cache_dir is not None:
             raise ArgumentError("autotune takes no cache_dir (files of 256 MiB and more are encoded "
                                 "out of core anyway)")
@@ -112,16 +116,24 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
             model.train_stats.update(valid_examples=int(n), valid_precision_at_1=float(p),
                                      valid_recall_at_1=float(r))
     else:
-        args = TrainArgs.from_preset(preset, **settings)
+        args, origin = continuation.settle(preset, settings)
         patience = _check_run_settings(run, valid, callback)
         t_start = time.perf_counter()
-        dictionary, corpus = build_training_corpus(
-            training_source(input, texts, labels, args.label_prefix), args, cache_dir=cache_dir)
+        source = training_source(input, texts, labels, args.label_prefix)
+        start = None
+        if origin is not None:  # an init model or a checkpoint: see fastembed.model.continuation
+            if cache_dir is not None:
+                raise ArgumentError("cache_dir is for fresh runs: init_model and resume encode the "
+                                    "corpus in memory with the model's dictionary")
+            dictionary, corpus, start = origin.prepare(source, args)
+        else:
+            dictionary, corpus = build_training_corpus(source, args, cache_dir=cache_dir)
         read_s = time.perf_counter() - t_start
         lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix, sample_weight,
                                      run["class_weight"])
         model = train_on_corpus(args, dictionary, corpus, verbose=verbose, example_weights=lr_weights,
-                                callback=callback, valid=valid, patience=patience)
+                                callback=callback, valid=valid, patience=patience, start=start,
+                                resume=origin.resume if origin is not None else None)
         model.train_stats.update(read_s=read_s, total_s=time.perf_counter() - t_start)
     release_free_memory()
     return model
@@ -138,20 +150,29 @@ def build_training_corpus(input, args, cache_dir=None):
 
 
 def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_weights=NO_WEIGHTS,
-                    callback=None, valid=None, patience=0):
+                    callback=None, valid=None, patience=0, start=None, resume=None):
     """Train a :class:`Model` on a corpus built by :func:`build_training_corpus`.
 
     ``args.loss`` "auto" is settled here. ``check()``, if given, runs once the tables are made
     and with every progress poll (ten times a second), and may raise to end the training
     (autotune's time limit does). ``example_weights`` (:mod:`fastembed.model.weights`),
-    ``callback``, ``valid`` and ``patience`` as in :func:`train_supervised`.
+    ``callback``, ``valid`` and ``patience`` as in :func:`train_supervised`. ``start``: the
+    tables of continued training or of a checkpoint (:meth:`continuation.Origin.prepare`),
+    ``resume`` a checkpoint's run state; ``args.checkpoint``: where to write checkpoints.
     """
     stats = {}
     args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
     t0 = time.perf_counter()
-    inp, out = _init_tables(args, dictionary)
-    idf, weights = corpus_weights(args.pooling, corpus, inp.shape[0])
-    model = Model(args, dictionary, inp, out, idf=idf)  # the tables train in place
+    if start is None:
+        inp, out = _init_tables(args, dictionary)
+        idf, weights, doc_freq = corpus_weights(args.pooling, corpus, inp.shape[0])
+        model = Model(args, dictionary, inp, out, idf=idf, doc_freq=doc_freq,
+                      documents=corpus.n_lines)  # the tables train in place
+        state = None
+    else:
+        inp, out, weights, state = start.inp, start.out, start.weights, start.state
+        model = Model(args, dictionary, inp, out, idf=start.idf, doc_freq=start.doc_freq,
+                      documents=start.documents)
     validation = None if valid is None else Validation(model, valid_source(valid, args.label_prefix))
     stats["init_s"] = time.perf_counter() - t0
     if check is not None:
@@ -160,8 +181,11 @@ def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_
     t0 = time.perf_counter()
     trainer = _Trainer(args, dictionary, corpus, inp, out, weights, verbose=verbose, check=check,
                        example_weights=example_weights, callback=callback,
-                       monitor=EpochMonitor(validation, patience))
-    stats.update(trainer.run())
+                       monitor=EpochMonitor(validation, patience), state=state)
+    model.optimizer_state = (trainer.inp_state, trainer.out_state)
+    checkpoint = args.checkpoint and continuation.Checkpointer(args.checkpoint, args, dictionary,
+                                                                corpus, model)
+    stats.update(trainer.run(resume, checkpoint or None))
     stats["train_s"] = time.perf_counter() - t0
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
                  tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
@@ -231,7 +255,7 @@ class _Trainer:
     """Runs the epochs of the classifier: shuffles, hands chunks to the workers, reports."""
 
     def __init__(self, args, dictionary, corpus, inp, out, weights, verbose, check=None,
-                 example_weights=NO_WEIGHTS, callback=None, monitor=None):
+                 example_weights=NO_WEIGHTS, callback=None, monitor=None, state=None):
         self.args = args
         self.check = check
         self.corpus = corpus
@@ -243,8 +267,8 @@ class _Trainer:
         n = self.n_threads = args.n_threads
         self.kernel = chunk_kernel(args.loss, args.optimizer)
         self.hs = tree_arrays(args.loss, dictionary.label_counts)
-        self.inp_state = optimizer_state(args.optimizer, inp)
-        self.out_state = optimizer_state(args.optimizer, out)
+        self.inp_state, self.out_state = state or (optimizer_state(args.optimizer, inp),
+                                                   optimizer_state(args.optimizer, out))
         # Each thread's copy of the output layer and its state, and the shared layer as of the
         # thread's last merge (see train_step.train_chunk); one thread updates the shared one.
         self.private = n > 1
@@ -314,31 +338,46 @@ class _Trainer:
             self.check()
         self.release_pages()
 
-    def run(self):
-        """Train every epoch (or until early stopping or the callback stop it); returns the
-        run's train_stats entries (:meth:`fastembed.model.validation.EpochMonitor.finish`)."""
+    def run(self, resume=None, on_epoch_end=None):
+        """Train every epoch after a checkpoint's ``resume`` state, if any (or until early
+        stopping or the callback stop it); ``on_epoch_end(trainer, epochs_done, shuffle_rng)``
+        after each complete epoch (checkpoints). Returns the run's train_stats entries
+        (:meth:`fastembed.model.validation.EpochMonitor.finish`)."""
         args = self.args
         n = self.corpus.n_lines
         rng = np.random.default_rng(args.seed)
-        self.rng_states = rng.integers(0, 2**63, size=self.n_threads, dtype=np.uint64)
+        # deterministic mode draws its own streams (see deterministic.py): the shuffles must
+        # not depend on the thread count
+        streams = 1 if args.deterministic else self.n_threads
+        self.rng_states = rng.integers(0, 2**63, size=streams, dtype=np.uint64)
+        first = 0
+        if resume is not None:
+            first = continuation.restore(self, resume, rng)
+            self.last_loss = self.workers.mean_loss()  # the checkpoint's run so far
         chunk = self.chunk_examples()
         shuffle = getattr(self.corpus, "shuffled_order", None)  # out-of-core corpora: by blocks
-        complete = True
+        complete, early_stop = True, False
         with self.workers:
-            for epoch in range(1, args.epoch + 1):
+            for epoch in range(first + 1, args.epoch + 1):
                 self.progress.epoch = epoch
                 order = shuffle(rng) if shuffle else rng.permutation(n).astype(np.int64)
                 seen, loss_sum = self._loss_counters()
-                complete = self.workers.run_epoch(n, chunk, self._step(order), self._poll)
+                if args.deterministic:  # its streams are seeded by the 0-based epoch
+                    complete = deterministic.run_epoch(self, order, epoch - 1)
+                else:
+                    complete = self.workers.run_epoch(n, chunk, self._step(order), self._poll)
                 if not complete:  # stopped by the callback
                     break
-                if self._end_epoch(epoch, seen, loss_sum) or self.progress.stopped:
+                early_stop = self._end_epoch(epoch, seen, loss_sum)
+                if on_epoch_end is not None:
+                    on_epoch_end(self, epoch, rng)
+                if early_stop or self.progress.stopped:
                     break
         self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)
         stats = self.monitor.finish((self.inp, self.out), complete)
         if self.progress.stopped:
             stats["stopped_by"] = "callback"
-        elif len(self.monitor.history) < args.epoch:
+        elif complete and early_stop:
             stats["stopped_by"] = "patience"
         return stats
 

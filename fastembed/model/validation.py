@@ -133,7 +133,8 @@ class EpochMonitor:
             stats["best_epoch"] = self.stopping.best_epoch
             if self.stopping.best_epoch != self.history[-1]["epoch"]:
                 self.stopping.restore(tables)
-                self.current = self.history[self.stopping.best_epoch - 1]
+                # by number: a resumed run's history starts after the checkpoint's epochs
+                self.current = next(h for h in self.history if h["epoch"] == self.stopping.best_epoch)
             self.stopping.tables = None  # the copy is freed before the model is returned
         if self.validation is not None:
             metrics = self.current if complete_epoch and self.current else self.validation.evaluate()
