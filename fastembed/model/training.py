@@ -300,7 +300,15 @@ class _Trainer:
         return step
 
     def _poll(self):
-        """Progress line; TrainingDiverged as soon as the average loss is not finite."""
+        """The workers' poll: progress, then autotune's deadline check and (out of core) page release."""
+        self._report_progress()
+        if self.check is not None:
+            self.check()
+        self.release_pages()
+
+    def _report_progress(self):
+        """Progress line; TrainingDiverged as soon as the average loss is not finite (shared with
+        the word-vector trainer)."""
         tokens = self.workers.tokens()
         avg = self.workers.mean_loss()
         if not math.isfinite(avg):
@@ -310,9 +318,6 @@ class _Trainer:
         lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
         self.progress.update(tokens, lr_now, avg)
         self.last_loss = avg
-        if self.check is not None:
-            self.check()
-        self.release_pages()
 
     def run(self):
         """Train every epoch (or until early stopping or the callback stop it); returns the
