@@ -433,5 +433,8 @@ def test_a_training_run_again_peaks_no_higher():
         peaks.append(_status_mb("VmHWM") - starts[-1])
         del model
     assert peaks[0] > 100  # the measurement sees the training
-    assert peaks[1] < peaks[0] + 3, peaks  # the second peaks no higher than the first
-    assert starts[1] < starts[0] + 3, starts  # nothing piled up between them
+    # the second peaks no higher than the first, and nothing piles up between them; the margin
+    # is the noise seen here (up to +3.4 MB, from allocations the runs do not control), well under
+    # the +24 MB this test was written for
+    assert peaks[1] < peaks[0] + 10, peaks
+    assert starts[1] < starts[0] + 10, starts

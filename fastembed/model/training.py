@@ -324,7 +324,15 @@ class _Trainer:
         return step
 
     def _poll(self):
-        """Progress line; TrainingDiverged as soon as the average loss is not finite."""
+        """The workers' poll: progress, then autotune's deadline check and (out of core) page release."""
+        self._report_progress()
+        if self.check is not None:
+            self.check()
+        self.release_pages()
+
+    def _report_progress(self):
+        """Progress line; TrainingDiverged as soon as the average loss is not finite (shared with
+        the word-vector trainer)."""
         tokens = self.workers.tokens()
         avg = self.workers.mean_loss()
         if not math.isfinite(avg):
@@ -334,9 +342,6 @@ class _Trainer:
         lr_now = self.args.lr * max(0.0, 1.0 - tokens / self.tokens_total)
         self.progress.update(tokens, lr_now, avg)
         self.last_loss = avg
-        if self.check is not None:
-            self.check()
-        self.release_pages()
 
     def run(self, resume=None, on_epoch_end=None):
         """Train every epoch after a checkpoint's ``resume`` state, if any (or until early

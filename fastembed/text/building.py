@@ -103,20 +103,9 @@ def dictionary_from_entries(name, entries, n_lines, *, label_prefix, min_count, 
         raise CorpusError(
             f"{name}: no labelled line ({n_lines} lines, label prefix {pre.decode('utf-8', 'replace')!r})"
         )
-    # entries are numbered by first appearance: a stable sort on -count breaks
-    # ties by first appearance
-    wsel = wsel[np.argsort(-e_count[wsel], kind="stable")]
-    lsel = lsel[np.argsort(-e_count[lsel], kind="stable")]
-    rpool = _ro(pool)
-    wpool, woff = _scan.gather_entries(rpool, e_off, wsel)
-    lpool, loff = _scan.gather_entries(rpool, e_off, lsel)
+    wsel, lsel, tables = ranked_tables(e_count, e_off, pool, wsel, lsel)
     d = Dictionary(
-        word_pool=wpool,
-        word_offsets=woff,
-        word_counts=e_count[wsel],
-        label_pool=lpool,
-        label_offsets=loff,
-        label_counts=e_count[lsel],
+        **tables,
         ntokens=ntokens,
         label_prefix=pre,
         word_ngrams=word_ngrams,
@@ -132,3 +121,19 @@ def dictionary_from_entries(name, entries, n_lines, *, label_prefix, min_count, 
     label = np.full(nent, -1, dtype=np.int32)
     label[lsel] = np.arange(len(lsel), dtype=np.int32)
     return d, wid, label
+
+
+def ranked_tables(e_count, e_off, pool, wsel, lsel):
+    """The selected word and label entries, most frequent first, as :class:`Dictionary` tables.
+
+    Returns ``(wsel, lsel, tables)``: the selections in rank order, and the ``word_*`` /
+    ``label_*`` keyword arguments of :class:`Dictionary`. Entries are numbered by first
+    appearance, so a stable sort on -count breaks ties by first appearance, as fastText does.
+    """
+    wsel = wsel[np.argsort(-e_count[wsel], kind="stable")]
+    lsel = lsel[np.argsort(-e_count[lsel], kind="stable")]
+    rpool = _ro(pool)
+    wpool, woff = _scan.gather_entries(rpool, e_off, wsel)
+    lpool, loff = _scan.gather_entries(rpool, e_off, lsel)
+    return wsel, lsel, dict(word_pool=wpool, word_offsets=woff, word_counts=e_count[wsel],
+                            label_pool=lpool, label_offsets=loff, label_counts=e_count[lsel])

@@ -34,6 +34,7 @@ from fastembed.jit import SERIAL, njit
 from fastembed.text import Dictionary
 from fastembed.text import encode as _enc
 from fastembed.text import scan as _scan
+from fastembed.text.building import ranked_tables
 from fastembed.text.dictionary import EOS
 from fastembed.text.hashing import as_readonly_u8
 from fastembed.text.reader import read_bytes, source_name
@@ -97,16 +98,9 @@ def build_vocabulary(source, *, min_count, label_prefix, bucket, minn, maxn):
         raise CorpusError(f"{name}: no word occurs min_count={min_count} times "
                           f"({int((~is_label).sum())} distinct words); lower min_count")
     lsel = np.flatnonzero(is_label)
-    # entries are numbered by first appearance: a stable sort on -count breaks ties by it
-    wsel = wsel[np.argsort(-e_count[wsel], kind="stable")]
-    lsel = lsel[np.argsort(-e_count[lsel], kind="stable")]
-    rpool = as_readonly_u8(pool)
-    wpool, woff = _scan.gather_entries(rpool, e_off, wsel)
-    lpool, loff = _scan.gather_entries(rpool, e_off, lsel)
+    wsel, lsel, tables = ranked_tables(e_count, e_off, pool, wsel, lsel)
     dictionary = Dictionary(
-        word_pool=wpool, word_offsets=woff, word_counts=e_count[wsel],
-        label_pool=lpool, label_offsets=loff, label_counts=e_count[lsel],
-        ntokens=ntokens, label_prefix=prefix, word_ngrams=1, bucket=bucket if maxn > 0 else 0,
+        **tables, ntokens=ntokens, label_prefix=prefix, word_ngrams=1, bucket=bucket if maxn > 0 else 0,
         minn=minn, maxn=maxn, min_count=min_count, min_count_label=1)
     word_of_entry = np.full(e_count.size, -1, dtype=np.int32)
     word_of_entry[wsel] = np.arange(wsel.size, dtype=np.int32)

@@ -140,7 +140,7 @@ class _Trainer:
 
     # progress line, and TrainingDiverged as soon as the average loss is not finite: the
     # classifier's (it reads only workers, tokens_total, args.lr, progress and last_loss)
-    _poll = _ClassifierTrainer._poll
+    _poll = _ClassifierTrainer._report_progress
 
     def run(self):
         rng = np.random.default_rng(self.args.seed)
