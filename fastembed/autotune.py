@@ -32,9 +32,10 @@ from fastembed.autotune_space import Space, dictionary_key
 from fastembed.errors import ArgumentError, TrainingDiverged
 from fastembed.model.training import build_training_corpus, train_on_corpus
 from fastembed.settings import AUTOTUNE_SETTINGS, TrainArgs, check_autotune_metric
+from fastembed.text.memory import corpus_bytes
 from fastembed.text.reader import read_bytes
 
-__all__ = ["autotune", "labelled_lines"]
+__all__ = ["autotune"]
 
 _BY_NAME = {s.name: s for s in AUTOTUNE_SETTINGS}
 # A new trial's time is predicted as the median rate (seconds per unit of work) of the recent
@@ -172,32 +173,6 @@ def autotune(input, validation, *, duration=None, metric=None, preset=None, verb
     return best_model
 
 
-def labelled_lines(texts, labels, label_prefix="__label__"):
-    """fastText-format bytes of ``texts`` with their ``labels`` (one label or a list per text).
-
-    Whitespace inside a text (newlines included) becomes single spaces: tokens are the same,
-    and each text stays one line.
-    """
-    if isinstance(texts, (str, bytes)) or isinstance(labels, (str, bytes)):
-        raise ArgumentError("validation (texts, labels) must hold sequences of texts and of labels")
-    texts, labels = list(texts), list(labels)
-    if len(texts) != len(labels):
-        raise ArgumentError(f"validation has {len(texts)} texts but {len(labels)} labels")
-    out = []
-    for i, (text, label) in enumerate(zip(texts, labels)):
-        if not isinstance(text, str):
-            raise ArgumentError(f"validation text {i} must be a str, got {type(text).__name__}")
-        names = [label] if isinstance(label, (str, int, np.integer)) else list(label)
-        tokens = []
-        for name in names:
-            name = str(name)
-            if not name or any(c.isspace() for c in name):
-                raise ArgumentError(f"validation label {name!r} (text {i}) must be non-empty, without whitespace")
-            tokens.append(name if name.startswith(label_prefix) else label_prefix + name)
-        out.append(" ".join(tokens + text.split()))
-    return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape") if out else b""
-
-
 # -- the pieces ---------------------------------------------------------------------------------
 
 def _check_duration(duration):
@@ -214,7 +189,7 @@ def _validation_bytes(validation, label_prefix):
     if isinstance(validation, tuple):
         if len(validation) != 2:
             raise ArgumentError("autotune_validation as a tuple must be (texts, labels)")
-        return labelled_lines(*validation, label_prefix=label_prefix)
+        return corpus_bytes(*validation, label_prefix, name="autotune_validation")[0]
     if not isinstance(validation, (str, os.PathLike)):
         raise ArgumentError("autotune_validation must be a file path or (texts, labels), got "
                             f"{type(validation).__name__}")

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import fastembed
-from fastembed.autotune import autotune, labelled_lines
+from fastembed.autotune import _validation_bytes, autotune
 from fastembed.autotune_space import SEARCHED, Space
 from fastembed.cli import main
 from fastembed.errors import ArgumentError
@@ -147,10 +147,11 @@ def test_a_callback_stops_the_search(corpus):
     assert set(seen[0]) == {"trial", "elapsed_s", "score", "best_score", "settings", "status"}
 
 
-def test_labelled_lines_round_trip():
-    data = labelled_lines(["a b\nc", "d"], ["x", ["y", "__label__z"]])
+def test_validation_texts_and_labels_become_corpus_lines():
+    data = _validation_bytes((["a b\nc", "d"], ["x", ["y", "__label__z"]]), "__label__")
     assert data == b"__label__x a b c\n__label__y __label__z d\n"
-    assert labelled_lines([], []) == b""
+    with pytest.raises(ArgumentError, match="no texts"):
+        _validation_bytes(([], []), "__label__")
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
