@@ -140,15 +140,17 @@ def _threshold_option(help_text):
                         help=help_text)
 
 
-def _refuse_overwriting_inputs(output, *inputs):
+def _refuse_overwriting_inputs(output, *inputs, option="'-o' / '--output'"):
     """A usage error, before any work, if ``output`` is one of the command's inputs."""
     from fastembed.errors import ArgumentError
     from fastembed.files import check_output_is_not_an_input
 
+    if output is None:
+        return
     try:
         check_output_is_not_an_input(output, inputs)
     except ArgumentError as exc:
-        raise click.BadParameter(str(exc), param_hint="'-o' / '--output'") from None
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -235,8 +237,11 @@ def train(corpus, output, quiet, valid, **params):
             click.echo(f"Training on the bundled corpus {corpus}", err=True)
     if valid is None and held_out is not None:
         valid = held_out
-    _refuse_overwriting_inputs(output, corpus, valid, params["autotune_validation"],
-                               params["init_model"], params["resume"])
+    inputs = (corpus, valid, params["autotune_validation"], params["init_model"])
+    _refuse_overwriting_inputs(output, *inputs, params["resume"])
+    # The checkpoint may be the file --resume reads (a resumed run goes on writing it), but no
+    # other input.
+    _refuse_overwriting_inputs(params["checkpoint"], *inputs, option="'--checkpoint'")
     t0 = time.perf_counter()
     model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
     model.save(output)
@@ -290,6 +295,8 @@ def _word_vector_command(model_name, summary):
     def command(corpus, output, vec, quiet, **params):
         from fastembed.wordvec import train_unsupervised
 
+        _refuse_overwriting_inputs(output, corpus)
+        _refuse_overwriting_inputs(vec, corpus, output, option="'--vec'")
         t0 = time.perf_counter()
         model = train_unsupervised(corpus, model=model_name, verbose=0 if quiet else 1, **params)
         model.save(output)

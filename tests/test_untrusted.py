@@ -697,6 +697,41 @@ def test_vectors_refuses_to_overwrite_the_model(models, tmp_path):
     assert run("vectors", model, "-o", tmp_path / "m.vec").exit_code == 0
 
 
+def test_train_checkpoint_refuses_to_overwrite_an_input(trec_train, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(trec_train.read_bytes())
+    valid = tmp_path / "v.txt"
+    valid.write_bytes(b"__label__a x\n")
+    before = corpus.read_bytes()
+    for checkpoint in (corpus, valid):
+        result = run("train", corpus, "--valid", valid, "--checkpoint", checkpoint,
+                     "-o", tmp_path / "m.fe", "-q")
+        assert_runner_error(result, "is the input", "nothing was done", code=2)
+        assert "--checkpoint" in result.output
+    assert corpus.read_bytes() == before and valid.read_bytes() == b"__label__a x\n"
+    assert not (tmp_path / "m.fe").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "quantize"])
+def test_model_commands_refuse_to_overwrite_the_model(models, tmp_path, command):
+    model = tmp_path / "m.fe"
+    model.write_bytes(models["ngrams"].read_bytes())
+    before = model.read_bytes()
+    assert_runner_error(run(command, model, "-o", model), "is the input", code=2)
+    assert model.read_bytes() == before
+
+
+def test_word_vector_commands_refuse_to_overwrite_the_corpus(trec_train, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(trec_train.read_bytes())
+    before = corpus.read_bytes()
+    for options in (["-o", corpus], ["-o", tmp_path / "w.fe", "--vec", corpus]):
+        result = run("skipgram", corpus, *options, "-q")
+        assert_runner_error(result, "is the input", "nothing was done", code=2)
+    assert corpus.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_created_files_follow_the_umask(models, tmp_path, umask):
     out = tmp_path / "w.vec"
