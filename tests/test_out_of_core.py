@@ -161,6 +161,19 @@ def test_cache_dir_needs_a_file():
         train_supervised(["__label__a x y"], cache_dir="/tmp/whatever", verbose=0)
 
 
+def test_the_switch_over_counts_a_gzip_corpus_by_its_text(tmp_path, sst2_plain, monkeypatch):
+    """A .gz corpus goes out of core by the size of its text, not of its compressed file."""
+    text = sst2_plain.read_bytes()
+    packed = tmp_path / "c.txt.gz"
+    packed.write_bytes(gzip.compress(text))
+    assert packed.stat().st_size < len(text) // 2
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", len(text))
+    assert ooc.use_out_of_core(packed, None) and ooc.use_out_of_core(sst2_plain, None)
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", len(text) + 1)
+    assert not ooc.use_out_of_core(packed, None) and not ooc.use_out_of_core(sst2_plain, None)
+    assert not ooc.use_out_of_core([b"__label__a x"], None)
+
+
 def test_release_pages_keeps_the_data(sst2_plain):
     _, corpus = load_corpus(sst2_plain, **SETTINGS)
     before = corpus.indices.copy()

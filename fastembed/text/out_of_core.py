@@ -36,7 +36,7 @@ from . import encode as _enc
 from . import ngram_rows as _rows
 from .building import dictionary_from_entries
 from .dictionary import _EOS_B, EncodedCorpus, SkippedLinesWarning, _check_settings, _ro
-from .reader import read_line_chunks
+from .reader import read_line_chunks, text_bytes
 from .scan import Scanner
 
 __all__ = ["ARRAYS", "OUT_OF_CORE_MIN_BYTES", "MappedCorpus", "encode_to_files", "map_corpus",
@@ -57,14 +57,15 @@ ARRAYS = {"indices": np.int32, "offsets": np.int64, "label_indices": np.int32,
 
 
 def use_out_of_core(source, cache_dir) -> bool:
-    """Whether ``source`` is trained on out of core: a file of at least OUT_OF_CORE_MIN_BYTES,
-    or any file when ``cache_dir`` is given (ArgumentError if ``source`` is not a file then)."""
+    """Whether ``source`` is trained on out of core: a file of at least OUT_OF_CORE_MIN_BYTES
+    of text (decompressed, for gzip: see :func:`~fastembed.text.reader.text_bytes`), or any file
+    when ``cache_dir`` is given (ArgumentError if ``source`` is not a file then)."""
     is_path = isinstance(source, (str, os.PathLike))
     if cache_dir is not None:
         if not is_path or not os.path.isfile(source):
             raise ArgumentError("cache_dir needs the corpus as a path to a regular file")
         return True
-    return is_path and os.path.isfile(source) and os.path.getsize(source) >= OUT_OF_CORE_MIN_BYTES
+    return is_path and os.path.isfile(source) and text_bytes(source) >= OUT_OF_CORE_MIN_BYTES
 
 
 @dataclass

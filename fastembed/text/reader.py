@@ -23,7 +23,7 @@ from fastembed.errors import ArgumentError, CorpusError
 from fastembed.settings import DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT
 
 __all__ = ["LineLengthCheck", "gzip_errors", "line_limit", "max_line_bytes", "read_bytes",
-           "read_line_chunks", "source_name"]
+           "read_line_chunks", "source_name", "text_bytes"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _NEWLINE = 10
@@ -152,6 +152,32 @@ def _open_corpus(f, path):
     return st, f.peek(2)[:2] == _GZIP_MAGIC
 
 
+def _gzip_size_hint(f, st) -> int:
+    """The text size of the regular gzip file open as ``f`` (at offset 0), from its trailer.
+
+    ISIZE (the last 4 bytes) is the uncompressed size mod 2**32 of the last member: exact for
+    ordinary files; a hint only, capped by what deflate can expand to.
+    """
+    isize = 0
+    if st.st_size >= 4:
+        f.seek(-4, os.SEEK_END)
+        isize = int.from_bytes(f.read(4), "little")
+        f.seek(0)
+    return min(isize, _GZIP_MAX_RATIO * st.st_size)
+
+
+def text_bytes(path) -> int:
+    """About how many bytes of text the regular corpus file ``path`` holds once decompressed.
+
+    A plain file's size; for a gzip file the larger of its trailer's size hint and its
+    compressed size (a hint that wrapped past 4 GiB can only be that small if the text
+    compresses more than 16:1 at that size).
+    """
+    with open(path, "rb") as f:
+        st, is_gzip = _open_corpus(f, path)
+        return max(_gzip_size_hint(f, st), st.st_size) if is_gzip else st.st_size
+
+
 def _read_path(path: str, limit) -> np.ndarray:
     if not os.path.exists(path):
         raise FileNotFoundError(errno.ENOENT, "corpus file not found", path)
@@ -161,16 +187,7 @@ def _read_path(path: str, limit) -> np.ndarray:
         check = LineLengthCheck(path, limit)
         if not is_gzip:
             return _read_stream(f, st.st_size if regular else _READ_CHUNK, check)
-        hint = _READ_CHUNK
-        if regular:
-            # ISIZE (the last 4 bytes) is the uncompressed size mod 2**32 of the last member:
-            # exact for ordinary files; a hint only, capped by what deflate can expand to.
-            isize = 0
-            if st.st_size >= 4:
-                f.seek(-4, os.SEEK_END)
-                isize = int.from_bytes(f.read(4), "little")
-                f.seek(0)
-            hint = min(isize, _GZIP_MAX_RATIO * st.st_size)
+        hint = _gzip_size_hint(f, st) if regular else _READ_CHUNK
         with gzip_errors(path), gzip.GzipFile(fileobj=f, mode="rb") as g:
             return _read_stream(g, hint, check)
 
