@@ -34,17 +34,16 @@ that overruns is cut; either way the search's model is returned, and
 
 import dataclasses
 import math
-import os
-import sys
 import time
 
 import numpy as np
 
+from fastembed.autotune_data import joined, swapped_split, validation_bytes
+from fastembed.autotune_report import Report, callback_info
 from fastembed.autotune_space import Space, dictionary_key
 from fastembed.errors import ArgumentError, TrainingDiverged
 from fastembed.model.training import build_training_corpus, train_on_corpus
 from fastembed.settings import AUTOTUNE_SETTINGS, TrainArgs, check_autotune_metric
-from fastembed.text.memory import corpus_bytes
 from fastembed.text.reader import read_bytes
 
 __all__ = ["autotune"]
@@ -58,6 +57,9 @@ _RECENT = 6
 # A trial whose epochs must be cut below this fraction to fit says little: another is drawn.
 _MIN_EPOCH_FRACTION = 0.34
 _POLL_S = 0.1  # the training loop checks the deadline this often
+# A cut trial's threads finish their chunks before the search goes on: 0.45 s past the poll was
+# measured (TREC-6, dim 300, a load average of 17 on 2 cores), and the refit was then skipped.
+_CUT_S = 0.5
 _DRAWS = 30  # settings drawn per trial before the search decides nothing fits any more
 _CACHED_CORPORA = 3  # encoded corpora kept (each is about the size of the corpus file)
 
@@ -115,16 +117,19 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
         raise ArgumentError(f"callback must be callable, got {callback!r}")
     fixed = {k: v for k, v in settings.items() if v is not None}
     base = TrainArgs.from_preset(preset, **fixed)  # validates the fixed settings
-    valid_data = _validation_bytes(validation, base.label_prefix)
+    valid_data = validation_bytes(validation, base.label_prefix)
     train_data = read_bytes(input)  # read once: every dictionary is built from these bytes
     rng = np.random.default_rng(base.seed)
     space = Space(base, fixed)
     cache = _CorpusCache(train_data)
-    report = _Report(verbose, duration, metric, t_start)
+    report = Report(verbose, duration, metric, t_start)
     trials, standings, stopped = [], _Standings(), "duration"
     # The joined corpus over the training one: what a refit's time scales by (0: no refit).
     growth = (train_data.size + len(valid_data)) / max(train_data.size, 1) if refit else 0.0
     cut_at = deadline  # a trial running past this is cut: the best setting's refit comes after
+    # With a refit, a repeat trains and scores on the swapped split (fastembed.autotune_data):
+    # its (cache, validation bytes), made at the first repeat.
+    swapped = None
 
     def check():
         if time.perf_counter() > cut_at:
@@ -149,10 +154,17 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
         args = TrainArgs.from_preset(preset, **candidate)
         t0 = time.perf_counter()
         record = {"trial": len(trials), "settings": _searched(args, space), "score": None, "build_s": 0.0,
-                  "seed": args.seed, "repeat_of": None if repeat is None else repeat["trial"]}
+                  "seed": args.seed, "repeat_of": None if repeat is None else repeat["trial"], "split": "given"}
         model = None
+        trial_cache, trial_valid = cache, valid_data
+        if repeat is not None and refit:
+            if swapped is None:
+                split = swapped_split(train_data, valid_data, base.seed)
+                swapped = (None, None) if split is None else (_CorpusCache(split[0], keep=1), split[1])
+            if swapped[0] is not None:
+                (trial_cache, trial_valid), record["split"] = swapped, "swapped"
         try:
-            dictionary, corpus = cache.get(args, check)
+            dictionary, corpus = trial_cache.get(args, check)
             record["build_s"] = time.perf_counter() - t0
             if not trials and bool((np.diff(corpus.label_offsets) > 1).any()):
                 space.restrict_loss_to_ova()
@@ -162,7 +174,7 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
             model = train_on_corpus(args, dictionary, corpus, verbose=0, check=check)
             record["train_s"] = time.perf_counter() - t_train
             record["work"] = _corpus_work(args, dictionary, corpus)
-            record["score"] = _score(model, valid_data, metric_kind, metric_label)
+            record["score"] = _score(model, trial_valid, metric_kind, metric_label)
             record["status"] = "ok"
         except _Cut:
             record["status"] = "cut"
@@ -175,7 +187,7 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
         standings.add(record, model)
         model = None  # a worse trial's tables are freed before the next one is allocated
         report.trial(record, standings)
-        if callback is not None and callback(_callback_info(record, standings, t_start)) is False:
+        if callback is not None and callback(callback_info(record, standings, t_start)) is False:
             stopped = "callback"
             break
         if record["status"] == "cut":
@@ -204,7 +216,8 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
                   "best_settings": dict(best["settings"]), "trials": trials, "duration_s": duration,
                   "elapsed_s": elapsed, "stopped_by": stopped, "refit": refit_record},
         autotune_score=float(standings.best_score()), autotune_trials=len(trials), total_s=elapsed,
-        read_s=sum(cache.build_s.values()) + (refit_record.get("build_s") or 0.0))
+        read_s=sum(cache.build_s.values()) + (refit_record.get("build_s") or 0.0) + (
+            sum(swapped[0].build_s.values()) if swapped and swapped[0] else 0.0))
     return best_model
 
 
@@ -217,19 +230,6 @@ def _checked(value, name):
         return setting.default
     setting.check(value)
     return value
-
-
-def _validation_bytes(validation, label_prefix):
-    if validation is None:
-        raise ArgumentError("autotune_duration, autotune_metric and autotune_refit need autotune_validation")
-    if isinstance(validation, tuple):
-        if len(validation) != 2:
-            raise ArgumentError("autotune_validation as a tuple must be (texts, labels)")
-        return corpus_bytes(*validation, label_prefix, name="autotune_validation")[0]
-    if not isinstance(validation, (str, os.PathLike)):
-        raise ArgumentError("autotune_validation must be a file path or (texts, labels), got "
-                            f"{type(validation).__name__}")
-    return read_bytes(validation)
 
 
 def _known_label(dictionary, label, prefix):
@@ -270,8 +270,8 @@ def _searched(args, space):
 class _CorpusCache:
     """Encoded corpora by dictionary setting, with their build times; the last few are kept."""
 
-    def __init__(self, data):
-        self.data = data
+    def __init__(self, data, keep=_CACHED_CORPORA):
+        self.data, self.keep = data, keep
         self.corpora = {}
         self.build_s = {}  # every key built so far, also the evicted ones
 
@@ -280,7 +280,7 @@ class _CorpusCache:
         if key not in self.corpora:
             check()
             t0 = time.perf_counter()
-            if len(self.corpora) >= _CACHED_CORPORA:
+            if len(self.corpora) >= self.keep:
                 del self.corpora[next(iter(self.corpora))]
             self.corpora[key] = build_training_corpus(self.data, args)
             self.build_s[key] = time.perf_counter() - t0
@@ -314,15 +314,16 @@ def _next_trial(space, rng, trials, best, cache, remaining, duration, reserve, g
     """
     if not trials:
         return space.start()
-    done = [t for t in trials if t["status"] == "ok"][-_RECENT:]
+    ok = [t for t in trials if t["status"] == "ok"]
+    done = ok[-_RECENT:]
     if not done:
         return None
-    rate = float(np.median([t["train_s"] / t["work"] for t in done if t["work"] > 0])) * _SAFETY
     overhead = max(t["seconds"] - t["train_s"] - t["build_s"] for t in done)  # tables, validation
     progress = 1.0 - remaining / duration
     for _ in range(_DRAWS):
         candidate = space.draw(rng, best, progress)
         args = TrainArgs.from_preset(space.preset, **candidate)
+        rate = _rate(ok, args)
         build = cache.predicted_build_s(args)
         per_epoch = rate * _predicted_work(cache, dataclasses.replace(args, epoch=1))
         budget = remaining - overhead - build * _SAFETY
@@ -336,6 +337,18 @@ def _next_trial(space, rng, trials, best, cache, remaining, duration, reserve, g
             candidate["epoch"] = epochs
             return candidate
     return None
+
+
+def _rate(ok, args):
+    """Seconds per unit of work (:func:`_work`) of a trial of ``args``, times _SAFETY: the median
+    of the recent trials with its optimizer; before any, the slowest recent trial's. Per unit of
+    work, adagrad trained 6.5 times slower than sgd on TREC-50 (1.77 s against 0.27 s for the
+    same setting): the median of mostly-sgd trials had adagrad trials cut at the deadline."""
+    same = [t for t in ok if t["settings"].get("optimizer", args.optimizer) == args.optimizer][-_RECENT:]
+    rates = [t["train_s"] / t["work"] for t in (same or ok[-_RECENT:]) if t["work"] > 0]
+    if not rates:
+        return 0.0
+    return (float(np.median(rates)) if same else max(rates)) * _SAFETY
 
 
 def _predicted_work(cache, args):
@@ -413,6 +426,8 @@ def _repeat_if_it_fits(record, trials, cache, space, remaining, reserve, growth)
     with the refit after it (``reserve`` for the best setting so far, or its own)."""
     runs = sum(1 for t in trials if t["settings"] == record["settings"])
     predicted = record["seconds"] - record["build_s"]
+    if growth:  # on the swapped split: its dictionary is built first
+        predicted += cache.build_estimate(TrainArgs.from_preset(space.preset, **{**space.fixed, **record["settings"]}))
     if predicted * _SAFETY + max(reserve, _reserve_s(record, cache, space, growth)) > remaining:
         return None
     return {**space.fixed, **record["settings"], "seed": space.base.seed + runs}
@@ -424,22 +439,24 @@ def _refit_s(record, cache, space, growth):
     if record is None or not growth:
         return 0.0
     args = TrainArgs.from_preset(space.preset, **{**space.fixed, **record["settings"]})
-    return (record["seconds"] - record["build_s"] + cache.build_estimate(args)) * growth * _SAFETY
+    return (record["seconds"] - record["build_s"] + cache.build_estimate(args)) * growth
 
 
 def _reserve_s(record, cache, space, growth):
-    """Seconds the search keeps for the refit of ``record``'s setting: its :func:`_refit_s`, and
-    the overrun of a trial that ends just before (one poll of the training loop, and its tables
-    and validation, as long as ``record``'s). Without it, the last trial of a 4-s search of 1,500
-    TREC-6 lines overran its prediction by 0.1 s and the refit was skipped."""
+    """Seconds the search keeps for the refit of ``record``'s setting: its :func:`_refit_s` times
+    _SAFETY, and the overrun of a trial that ends just before (one poll of the training loop and
+    the end of a cut, or its tables and validation, as long as ``record``'s). Without the overrun, the last trial of a
+    4-s search of 1,500 TREC-6 lines overran its prediction by 0.1 s and the refit was skipped."""
     if record is None or not growth:
         return 0.0
-    return _refit_s(record, cache, space, growth) + _POLL_S + record["seconds"] - record["train_s"] - record["build_s"]
+    overrun = _POLL_S + _CUT_S + record["seconds"] - record["train_s"] - record["build_s"]
+    return _refit_s(record, cache, space, growth) * _SAFETY + overrun
 
 
 def _refit(train_data, valid_data, args, predicted, deadline):
     """Train ``args`` on the training and validation lines joined, unless it is predicted to end
-    past ``deadline``; (record, model or None)."""
+    past ``deadline`` (``predicted`` without the _SAFETY margin the search reserved: a refit
+    that overruns is cut at the deadline anyway); (record, model or None)."""
     t0 = time.perf_counter()
     record = {"status": "done", "predicted_s": predicted, "seconds": 0.0, "build_s": None, "reason": None}
     if t0 + predicted > deadline:
@@ -450,11 +467,9 @@ def _refit(train_data, valid_data, args, predicted, deadline):
         if time.perf_counter() > deadline:
             raise _Cut
 
-    valid = np.frombuffer(valid_data, dtype=np.uint8) if isinstance(valid_data, bytes) else valid_data
-    newline = np.array([10] if train_data.size and train_data[-1] != 10 else [], dtype=np.uint8)
     model = None
     try:
-        dictionary, corpus = build_training_corpus(np.concatenate([train_data, newline, valid]), args)
+        dictionary, corpus = build_training_corpus(joined(train_data, valid_data), args)
         record["build_s"] = time.perf_counter() - t0
         check()
         model = train_on_corpus(args, dictionary, corpus, verbose=0, check=check)
@@ -469,54 +484,3 @@ def _refit(train_data, valid_data, args, predicted, deadline):
 def _rows_per_token(word_ngrams, maxn):
     """Bag rows per token of a dictionary setting: its word n-grams, about 10 character n-grams."""
     return word_ngrams + (10 if maxn > 0 else 0)
-
-
-def _callback_info(record, standings, t_start):
-    return {"trial": record["trial"], "elapsed_s": time.perf_counter() - t_start, "score": record["score"],
-            "best_score": standings.best_score(), "settings": dict(record["settings"]),
-            "status": record["status"]}
-
-
-class _Report:
-    """One line per trial on stderr (verbose >= 1)."""
-
-    def __init__(self, verbose, duration, metric, t_start):
-        self.enabled = verbose >= 1
-        self.duration, self.metric, self.t_start = duration, metric, t_start
-
-    def trial(self, record, standings):
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.t_start
-        score = "-" if record["score"] is None else f"{record['score']:.4f}"
-        best = standings.best_score()
-        best_score = "-" if best is None else f"{best:.4f}"
-        if record["repeat_of"] is not None:
-            score += f" (seed {record['seed']}, again trial {record['repeat_of']})"
-        settings = " ".join(f"{k}={_fmt(v)}" for k, v in record["settings"].items())
-        print(f"autotune {elapsed:6.1f}/{self.duration:g} s  trial {record['trial']:3d} "
-              f"{record['status']:<8} {self.metric} {score} (best {best_score})  {settings}",
-              file=sys.stderr, flush=True)
-
-    def refit(self, record):
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.t_start
-        why = f": {record['reason']}" if record["reason"] else f" in {record['seconds']:.1f} s"
-        print(f"autotune {elapsed:6.1f}/{self.duration:g} s  refit on training + validation data "
-              f"{record['status']}{why}", file=sys.stderr, flush=True)
-
-    def done(self, standings, n_trials, elapsed, stopped):
-        if not self.enabled:
-            return
-        best = standings.best_run()
-        settings = " ".join(f"{k}={_fmt(v)}" for k, v in best["settings"].items())
-        runs = len(standings.best_group())
-        print(f"autotune: best {self.metric} {standings.best_score():.4f} (mean of {runs} run{'s' * (runs > 1)}; "
-              f"model of trial {best['trial']} of {n_trials}, "
-              f"{elapsed:.1f} s, stopped by {stopped})  {settings}", file=sys.stderr, flush=True)
-
-
-def _fmt(value):
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-

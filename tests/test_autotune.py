@@ -11,11 +11,15 @@ import math
 import re
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastembed
-from fastembed.autotune import _validation_bytes, autotune
+from fastembed.autotune import autotune
+from fastembed.autotune_data import joined, swapped_split, validation_bytes
 from fastembed.autotune_space import SEARCHED, Space
 from fastembed.cli import main
 from fastembed.errors import ArgumentError
@@ -109,6 +113,7 @@ def test_returns_the_best_setting_by_the_metric(corpus):
         if t["repeat_of"] is not None:
             first = trials[t["repeat_of"]]
             assert t["settings"] == first["settings"] and t["seed"] != first["seed"]
+            assert t["split"] == "given"  # without a refit, every trial is scored on the validation set
     assert trials[1]["repeat_of"] == 0  # the first setting is confirmed first
     for name, value in stats["best_settings"].items():  # the model is the best setting's
         assert getattr(model.args, name) == value
@@ -150,10 +155,33 @@ def test_a_callback_stops_the_search(corpus):
 
 
 def test_validation_texts_and_labels_become_corpus_lines():
-    data = _validation_bytes((["a b\nc", "d"], ["x", ["y", "__label__z"]]), "__label__")
-    assert data == b"__label__x a b c\n__label__y __label__z d\n"
+    data = validation_bytes((["a b\nc", "d"], ["x", ["y", "__label__z"]]), "__label__")
+    assert data.tobytes() == b"__label__x a b c\n__label__y __label__z d\n"
     with pytest.raises(ArgumentError, match="no texts"):
-        _validation_bytes(([], []), "__label__")
+        validation_bytes(([], []), "__label__")
+
+
+def lines_of(data):
+    return data.tobytes().decode().splitlines()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text("ab \u00e9", max_size=6), min_size=0, max_size=30),
+       st.lists(st.text("cd", max_size=6), min_size=0, max_size=12), st.booleans(), st.integers(0, 3))
+def test_the_swapped_split_swaps_a_draw_of_training_lines_for_the_validation_lines(train, valid, newline, seed):
+    train_lines = [f"__label__t{i} {t}" for i, t in enumerate(train)]  # numbered: each line unique
+    valid_lines = [f"__label__v{i} {t}" for i, t in enumerate(valid)]
+    train_data = "\n".join(train_lines) + ("\n" if newline and train_lines else "")
+    valid_data = np.frombuffer(("".join(v + "\n" for v in valid_lines)).encode(), dtype=np.uint8)
+    split = swapped_split(train_data.encode(), valid_data, seed)
+    if not valid_lines or len(train_lines) < 2 * len(valid_lines):
+        assert split is None
+        return
+    new_train, new_valid = lines_of(split[0]), lines_of(split[1])
+    assert len(new_valid) == len(valid_lines) and set(new_valid) <= set(train_lines)
+    assert new_valid == [t for t in train_lines if t in set(new_valid)]  # in their order
+    assert new_train == [t for t in train_lines if t not in set(new_valid)] + valid_lines
+    assert lines_of(joined(train_data.encode(), valid_data)) == train_lines + valid_lines
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
@@ -359,6 +387,8 @@ def test_the_search_leaves_time_for_the_refit(corpus):
     model = autotune(str(train), str(valid), duration=duration, verbose=0, **FIXED)
     wall = time.perf_counter() - t0
     stats = model.train_stats["autotune"]
-    assert stats["refit"]["status"] == "done" and len(stats["trials"]) >= 3
-    assert all(t["status"] == "ok" for t in stats["trials"])  # no trial ran into the refit's time
+    assert stats["refit"]["status"] == "done" and len(stats["trials"]) >= 3  # the search left it time
+    repeats = [t for t in stats["trials"] if t["repeat_of"] is not None]
+    assert repeats and all(t["split"] == "swapped" for t in repeats)  # scored on other lines
+    assert all(t["split"] == "given" for t in stats["trials"] if t["repeat_of"] is None)
     assert wall < duration + 1.0 and stats["elapsed_s"] <= wall
