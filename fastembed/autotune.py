@@ -6,7 +6,8 @@ caller gives stay fixed; the others are searched (:mod:`fastembed.autotune_space
 
 The budget is wall time for everything (reading, building the dictionaries, training,
 validation). Every trial uses all the training threads. Before a trial starts, its time is
-predicted from the trials before it (seconds per unit of work, see :func:`_work`); a trial
+predicted from the trials before it (seconds per unit of work of the same optimizer, see
+:func:`_work` and :func:`_rate`); a trial
 predicted to overrun gets fewer epochs, or another setting. A trial still running at the
 deadline is cut (the poll of the training loop raises) and does not count. So the search ends
 within the budget, give or take one poll of the training loop (0.1 s) and one validation.
@@ -14,7 +15,10 @@ within the budget, give or take one poll of the training loop (0.1 s) and one va
 A setting that scores above the best one is trained again with the next seed before it can
 take its place, and settings run twice are compared by their mean (:class:`_Standings`): on
 the small validation sets of the benchmark, the seed alone moves a score as much as most
-settings do. The model returned is the best setting's run that scored highest.
+settings do. With a refit to come, the second run trains and scores on a swapped split
+(:func:`fastembed.autotune_data.swapped_split`: as many training lines as the validation set
+has are held out instead of it), so that the mean is over two samples of lines. The model
+returned is the best setting's run that scored highest (or its refit, below).
 
 Dictionaries are built once per setting of the dictionary (word n-grams, character n-grams,
 min counts) and kept for the next trials of the same setting (:class:`_CorpusCache`).
@@ -103,7 +107,8 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
         The best setting's model (of its run that scored highest). Its
         ``train_stats["autotune"]`` holds the metric, the best setting's mean score and its runs
         (``best_score``, ``best_runs``, ``best_trial``: the run returned), its settings, and every
-        trial (settings, seed, score, status, seconds, ``repeat_of``), and ``refit``: its
+        trial (settings, seed, score, status, seconds, ``repeat_of``, ``split``: "given" or
+        "swapped"), and ``refit``: its
         ``status`` ("done", "off", "skipped", "cut" or "diverged"), ``predicted_s``,
         ``seconds`` and ``reason``.
     """
