@@ -205,9 +205,11 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
     best_model = standings.models[best["trial"]]
     report.done(standings, len(trials), time.perf_counter() - t_start, stopped)
     refit_record = {"status": "off", "predicted_s": None, "seconds": 0.0, "reason": "autotune_refit=False"}
+    build_s = sum(cache.build_s.values()) + (sum(swapped[0].build_s.values()) if swapped and swapped[0] else 0.0)
     if refit:
         predicted = _refit_s(best, cache, space, growth)
         cache.corpora.clear()  # the search's encoded corpora are not needed any more
+        swapped = None  # nor the swapped split's corpus and bytes
         standings.models = {}  # nor its other models: the best one stays, for a refit that fails
         args = TrainArgs.from_preset(preset, **{**space.fixed, **best["settings"], "seed": best["seed"]})
         refit_record, refit_model = _refit(train_data, valid_data, args, predicted, deadline)
@@ -221,8 +223,7 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
                   "best_settings": dict(best["settings"]), "trials": trials, "duration_s": duration,
                   "elapsed_s": elapsed, "stopped_by": stopped, "refit": refit_record},
         autotune_score=float(standings.best_score()), autotune_trials=len(trials), total_s=elapsed,
-        read_s=sum(cache.build_s.values()) + (refit_record.get("build_s") or 0.0) + (
-            sum(swapped[0].build_s.values()) if swapped and swapped[0] else 0.0))
+        read_s=build_s + (refit_record.get("build_s") or 0.0))
     return best_model
 
 
