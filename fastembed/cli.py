@@ -192,7 +192,9 @@ def _settings_options(command, settings=SETTINGS):
     for setting in reversed(settings):
         default = "the preset's" if setting.preset_dependent else repr(setting.default)
         kind = dict(is_flag=True) if setting.kind is bool else dict(type=cli_type(setting))
-        command = click.option(setting.option, setting.name, default=None, **kind,
+        # A flag on by default needs its off switch: --autotune-refit/--no-autotune-refit.
+        option = f"{setting.option}/--no-{setting.option[2:]}" if setting.default is True else setting.option
+        command = click.option(option, setting.name, default=None, **kind,
                                help=f"{setting.help} [default: {default}]")(command)
     return command
 
@@ -263,6 +265,9 @@ def train(corpus, output, quiet, valid, **params):
                         for k, v in a["best_settings"].items())
         lines.append(("autotune", f"{a['metric']} {a['best_score']:.4f} (trial {a['best_trial']} of "
                                   f"{len(a['trials'])}): {best}"))
+        r = a["refit"]
+        lines.append(("refit", f"{r['status']}: " + (r["reason"] or f"training + validation data, "
+                                                               f"{r['seconds']:.2f} s")))
     if "valid_examples" in s:
         name = "test" if held_out is not None and valid == held_out else "valid"
         lines.append((f"{name} P@1", f"{s['valid_precision_at_1']:.4f} on "

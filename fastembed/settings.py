@@ -308,6 +308,9 @@ AUTOTUNE_SETTINGS = (
        "autotune_validation).", 300.0, low=0.0, low_open=True, high=MAX_AUTOTUNE_DURATION),
     _s("autotune_metric", str, "What the search maximises on the validation corpus: precision@1, "
        "f1 (micro-F1 of the top label) or f1:LABEL (that label's F1).", "precision@1"),
+    _s("autotune_refit", bool, "Train the best setting once more on the training and validation "
+       "data together, within autotune_duration (its time is reserved; skipped if it would "
+       "overrun). False returns the search's model, trained on the training data only.", True),
 )
 
 

@@ -8,13 +8,18 @@ variant once first.
 """
 
 import math
+import re
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastembed
-from fastembed.autotune import _validation_bytes, autotune
+from fastembed.autotune import autotune
+from fastembed.autotune_data import joined, swapped_split, validation_bytes
 from fastembed.autotune_space import SEARCHED, Space
 from fastembed.cli import main
 from fastembed.errors import ArgumentError
@@ -96,7 +101,7 @@ def expected_best_score(trials):
 def test_returns_the_best_setting_by_the_metric(corpus):
     train, valid = corpus
     rows = parse(valid)
-    model = autotune(str(train), str(valid), duration=4.0, verbose=0, seed=3, **FIXED)
+    model = autotune(str(train), str(valid), duration=4.0, verbose=0, seed=3, refit=False, **FIXED)
     stats = model.train_stats["autotune"]
     trials = stats["trials"]
     assert sum(t["status"] == "ok" for t in trials) >= 3
@@ -108,6 +113,7 @@ def test_returns_the_best_setting_by_the_metric(corpus):
         if t["repeat_of"] is not None:
             first = trials[t["repeat_of"]]
             assert t["settings"] == first["settings"] and t["seed"] != first["seed"]
+            assert t["split"] == "given"  # without a refit, every trial is scored on the validation set
     assert trials[1]["repeat_of"] == 0  # the first setting is confirmed first
     for name, value in stats["best_settings"].items():  # the model is the best setting's
         assert getattr(model.args, name) == value
@@ -122,7 +128,8 @@ def test_label_f1_metric_and_in_memory_validation(corpus):
     rows = parse(valid)
     texts = [text for _, text in rows]
     labels = [[g.removeprefix("__label__") for g in gold] for gold, _ in rows]
-    model = autotune(str(train), (texts, labels), duration=3.0, metric="f1:LOC", verbose=0, **FIXED)
+    model = autotune(str(train), (texts, labels), duration=3.0, metric="f1:LOC", verbose=0, refit=False,
+                     **FIXED)
     stats = model.train_stats["autotune"]
     assert stats["metric"] == "f1:LOC"
     assert math.isclose(stats["best_score"], expected_best_score(stats["trials"]), abs_tol=1e-12)
@@ -148,10 +155,33 @@ def test_a_callback_stops_the_search(corpus):
 
 
 def test_validation_texts_and_labels_become_corpus_lines():
-    data = _validation_bytes((["a b\nc", "d"], ["x", ["y", "__label__z"]]), "__label__")
-    assert data == b"__label__x a b c\n__label__y __label__z d\n"
+    data = validation_bytes((["a b\nc", "d"], ["x", ["y", "__label__z"]]), "__label__")
+    assert data.tobytes() == b"__label__x a b c\n__label__y __label__z d\n"
     with pytest.raises(ArgumentError, match="no texts"):
-        _validation_bytes(([], []), "__label__")
+        validation_bytes(([], []), "__label__")
+
+
+def lines_of(data):
+    return data.tobytes().decode().splitlines()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text("ab \u00e9", max_size=6), min_size=0, max_size=30),
+       st.lists(st.text("cd", max_size=6), min_size=0, max_size=12), st.booleans(), st.integers(0, 3))
+def test_the_swapped_split_swaps_a_draw_of_training_lines_for_the_validation_lines(train, valid, newline, seed):
+    train_lines = [f"__label__t{i} {t}" for i, t in enumerate(train)]  # numbered: each line unique
+    valid_lines = [f"__label__v{i} {t}" for i, t in enumerate(valid)]
+    train_data = "\n".join(train_lines) + ("\n" if newline and train_lines else "")
+    valid_data = np.frombuffer(("".join(v + "\n" for v in valid_lines)).encode(), dtype=np.uint8)
+    split = swapped_split(train_data.encode(), valid_data, seed)
+    if not valid_lines or len(train_lines) < 2 * len(valid_lines):
+        assert split is None
+        return
+    new_train, new_valid = lines_of(split[0]), lines_of(split[1])
+    assert len(new_valid) == len(valid_lines) and set(new_valid) <= set(train_lines)
+    assert new_valid == [t for t in train_lines if t in set(new_valid)]  # in their order
+    assert new_train == [t for t in train_lines if t not in set(new_valid)] + valid_lines
+    assert lines_of(joined(train_data.encode(), valid_data)) == train_lines + valid_lines
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
@@ -161,6 +191,7 @@ def test_validation_texts_and_labels_become_corpus_lines():
     ({"metric": "recall"}, "autotune_metric must be one of"),
     ({"metric": "f1:"}, "autotune_metric must be one of"),
     ({"callback": 3}, "callback must be callable"),
+    ({"refit": 1}, "autotune_refit must be True or False"),
     ({"dim": 0}, "dim must be"),
 ])
 def test_bad_arguments_are_argument_errors(trec_train, kwargs, fragment):
@@ -238,7 +269,13 @@ def test_cli_shows_progress_and_the_best_setting(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     assert "trial   0" in result.stderr and "autotune: best precision@1" in result.stderr
     assert "autotune" in result.stdout and out.exists()
-    assert fastembed.load_model(str(out)).labels
+    assert "refit on training + validation data done" in result.stderr and re.search(r"^refit +done: ", result.stdout, re.MULTILINE)
+    assert re.search(rf"^examples +{len(parse(train)) + len(parse(valid)):,}$", result.stdout, re.MULTILINE)
+    off = CliRunner().invoke(main, ["train", str(train), "-o", str(out), "--autotune-validation",
+                                    str(valid), "--autotune-duration", "1", "--no-autotune-refit", "--loss",
+                                    "softmax", "--optimizer", "sgd", "--threads", "1"], catch_exceptions=False)
+    assert off.exit_code == 0 and re.search(r"^refit +off: autotune_refit=False", off.stdout, re.MULTILINE), off.output
+    assert re.search(rf"^examples +{len(parse(train)):,}$", off.stdout, re.MULTILINE)
 
 
 @slow_without_jit
@@ -254,7 +291,7 @@ def test_a_multi_label_corpus_is_searched_with_ova_only(tmp_path):
     valid.write_text("".join(lines[-150:]), encoding="utf-8")
     fastembed.train_supervised(str(train), verbose=0, epoch=1, loss="ova", threads=1)  # warm kernels
     model = autotune(str(train), str(valid), duration=3.0, metric="f1", verbose=0, optimizer="sgd",
-                     threads=1)
+                     threads=1, refit=False)
     trials = model.train_stats["autotune"]["trials"]
     assert len(trials) >= 2 and {t["settings"]["loss"] for t in trials} == {"ova"}
     assert model.args.loss == "ova"
@@ -269,3 +306,90 @@ def test_a_multi_label_corpus_is_searched_with_ova_only(tmp_path):
     f1 = 2 * precision * recall / (precision + recall)
     stats = model.train_stats["autotune"]
     assert math.isclose(stats["trials"][stats["best_trial"]]["score"], f1, abs_tol=1e-12)
+
+
+# -- the refit on training + validation data ------------------------------------------------------
+
+def with_a_validation_only_label(valid, tmp_path):
+    """The validation lines plus 20 of a label the training corpus never has, on a word of its own."""
+    rows = parse(valid) + [(["__label__ONLYVALID"], f"zqxj question number {i}") for i in range(20)]
+    path = tmp_path / "valid_plus.txt"
+    path.write_text("".join(" ".join(gold) + " " + text + "\n" for gold, text in rows), encoding="utf-8")
+    return path, rows
+
+
+@slow_without_jit
+@pytest.mark.parametrize("in_memory", [False, True])
+@pytest.mark.filterwarnings("ignore:.*skipped .* lines")  # the search's validation of the new label
+def test_the_refit_model_has_seen_the_validation_data(corpus, tmp_path, in_memory):
+    train, valid = corpus
+    path, rows = with_a_validation_only_label(valid, tmp_path)
+    validation = ([t for _, t in rows], [[g.removeprefix("__label__") for g in gold] for gold, _ in rows]) \
+        if in_memory else str(path)
+    n_train = len(parse(train))
+    model = autotune(str(train), validation, duration=4.0, verbose=0, **FIXED)
+    refit = model.train_stats["autotune"]["refit"]
+    assert refit["status"] == "done" and refit["reason"] is None and refit["seconds"] > 0
+    assert "__label__ONLYVALID" in model.labels
+    assert model.predict(["zqxj"], k=1)[0][0] == ("__label__ONLYVALID",)
+    assert model.train_stats["examples"] == n_train + len(rows)
+    best = model.train_stats["autotune"]["best_settings"]
+    assert {name: getattr(model.args, name) for name in best} == best  # the best setting, refit
+
+    searched = autotune(str(train), validation, duration=2.0, verbose=0, refit=False, **FIXED)
+    assert "__label__ONLYVALID" not in searched.labels
+    assert searched.train_stats["examples"] == n_train
+    assert searched.train_stats["autotune"]["refit"]["status"] == "off"
+
+
+def sleep_until_the_deadline_on_the_first_trial(t_start, duration, left):
+    """A callback that lets the first trial finish, then waits until ``left`` seconds remain."""
+    def callback(info):
+        time.sleep(max(0.0, t_start + duration - left - time.perf_counter()))
+    return callback
+
+
+@slow_without_jit
+def test_a_refit_predicted_to_overrun_is_skipped(corpus):
+    train, valid = corpus
+    duration, t0 = 3.0, time.perf_counter()
+    model = autotune(str(train), str(valid), duration=duration, verbose=0, **FIXED,
+                     callback=sleep_until_the_deadline_on_the_first_trial(t0, duration, 0.01))
+    wall = time.perf_counter() - t0
+    stats = model.train_stats["autotune"]
+    assert stats["refit"]["status"] == "skipped" and "predicted" in stats["refit"]["reason"]
+    assert wall < duration + 1.0
+    assert model.train_stats["examples"] == len(parse(train))  # the search's model
+    assert math.isclose(precision_at_1(model, parse(valid)), stats["trials"][stats["best_trial"]]["score"],
+                        abs_tol=1e-12)
+
+
+@slow_without_jit
+def test_a_refit_that_overruns_is_cut_at_the_deadline(corpus, monkeypatch):
+    import fastembed.autotune as module
+
+    train, valid = corpus
+    monkeypatch.setattr(module, "_refit_s", lambda *args: 0.0)  # predicted to fit, whatever is left
+    duration, t0 = 6.0, time.perf_counter()
+    # 50 epochs: a first trial well inside the budget, a refit of far more than the 0.05 s left
+    model = autotune(str(train), str(valid), duration=duration, verbose=0, epoch=50, **FIXED,
+                     callback=sleep_until_the_deadline_on_the_first_trial(t0, duration, 0.05))
+    wall = time.perf_counter() - t0
+    refit = model.train_stats["autotune"]["refit"]
+    assert refit["status"] == "cut" and "budget" in refit["reason"]
+    assert wall < duration + 1.5  # one poll of the training loop after the deadline, the threads' ends
+    assert model.train_stats["examples"] == len(parse(train))  # the search's model
+
+
+@slow_without_jit
+def test_the_search_leaves_time_for_the_refit(corpus):
+    train, valid = corpus
+    duration, t0 = 4.0, time.perf_counter()
+    model = autotune(str(train), str(valid), duration=duration, verbose=0, **FIXED)
+    wall = time.perf_counter() - t0
+    stats = model.train_stats["autotune"]
+    assert stats["refit"]["status"] == "done" and len(stats["trials"]) >= 3  # the search left it time
+    repeats = [t for t in stats["trials"] if t["repeat_of"] is not None]
+    assert repeats and all(t["split"] == "swapped" for t in repeats)  # scored on other lines
+    assert all(t["split"] == "given" for t in stats["trials"] if t["repeat_of"] is None)
+    assert wall < duration + 1.0 and stats["elapsed_s"] <= wall

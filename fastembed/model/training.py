@@ -51,7 +51,8 @@ _MIN_CHUNKS_PER_THREAD = 4
 
 def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbose=1, valid=None,
                      sample_weight=None, callback=None, autotune_validation=None,
-                     autotune_duration=None, autotune_metric=None, cache_dir=None, **settings):
+                     autotune_duration=None, autotune_metric=None, autotune_refit=None, cache_dir=None,
+                     **settings):
     """Train a text classifier on a corpus in fastText's supervised format, or on texts and labels.
 
     Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
@@ -97,7 +98,8 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     run = {s.name: settings.pop(s.name, None) for s in RUN_SETTINGS}
     limit_heap_retention()  # trainings in turn keep the peak of the largest (fastembed.model.heap)
     release_free_memory()
-    if autotune_validation is not None or autotune_duration is not None or autotune_metric is not None:
+    tune = (autotune_validation, autotune_duration, autotune_metric, autotune_refit)
+    if any(value is not None for value in tune):
         from fastembed.autotune import autotune
 
         if sample_weight is not None or callback is not None or any(v is not None for v in run.values()):
@@ -110,7 +112,7 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
                                 "out of core anyway)")
         source = training_source(input, texts, labels, settings.get("label_prefix") or "__label__")
         model = autotune(source, autotune_validation, duration=autotune_duration, metric=autotune_metric,
-                         preset=preset, verbose=verbose, **settings)
+                         refit=autotune_refit, preset=preset, verbose=verbose, **settings)
         if valid is not None:
             n, p, r = model.test(valid_source(valid, model.args.label_prefix), k=1)
             model.train_stats.update(valid_examples=int(n), valid_precision_at_1=float(p),
