@@ -237,7 +237,7 @@ def train(corpus, output, quiet, valid, **params):
             click.echo(f"Training on the bundled corpus {corpus}", err=True)
     if valid is None and held_out is not None:
         valid = held_out
-    inputs = (corpus, valid, params["autotune_validation"], params["init_model"])
+    inputs = (corpus, valid, params["autotune_validation"], params["init_model"], params["sample_weight"])
     _refuse_overwriting_inputs(output, *inputs, params["resume"])
     # The checkpoint may be the file --resume reads (a resumed run goes on writing it), but no
     # other input.

@@ -9,6 +9,7 @@ stopping (:mod:`fastembed.model.validation`) run.
 
 import inspect
 import math
+import os
 import time
 from functools import partial
 
@@ -50,7 +51,7 @@ _MIN_CHUNKS_PER_THREAD = 4
 
 
 def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbose=1, valid=None,
-                     sample_weight=None, callback=None, autotune_validation=None,
+                     callback=None, autotune_validation=None,
                      autotune_duration=None, autotune_metric=None, cache_dir=None, **settings):
     """Train a text classifier on a corpus in fastText's supervised format, or on texts and labels.
 
@@ -75,9 +76,6 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     valid : str, path, bytes, list of lines or (texts, labels), optional
         A labelled corpus scored after every epoch (P@1, R@1, loss), in
         ``model.train_stats["history"]``; see ``patience``.
-    sample_weight : array-like of float, optional
-        One non-negative weight per line of ``input`` (skipped lines included) or per text:
-        it multiplies the example's learning rate (0 leaves it out).
     callback : callable, optional
         ``callback(progress)`` gets a dict (epoch, epochs, progress, loss, lr, tokens_per_s,
         elapsed, tokens) at least once a second, and at each epoch's end with
@@ -100,7 +98,7 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     if autotune_validation is not None or autotune_duration is not None or autotune_metric is not None:
         from fastembed.autotune import autotune
 
-        if sample_weight is not None or callback is not None or any(v is not None for v in run.values()):
+        if callback is not None or any(v is not None for v in run.values()):
             raise ArgumentError("autotune takes no sample_weight, class_weight, callback or patience")
         if any(settings.get(name) is not None for name in ("init_model", "checkpoint", "resume")):
             raise ArgumentError("autotune takes no init_model, checkpoint or resume (it trains "
@@ -129,8 +127,8 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
         else:
             dictionary, corpus = build_training_corpus(source, args, cache_dir=cache_dir)
         read_s = time.perf_counter() - t_start
-        lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix, sample_weight,
-                                     run["class_weight"])
+        lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix,
+                                     run["sample_weight"], run["class_weight"])
         model = train_on_corpus(args, dictionary, corpus, verbose=verbose, example_weights=lr_weights,
                                 callback=callback, valid=valid, patience=patience, start=start,
                                 resume=origin.resume if origin is not None else None)
@@ -208,7 +206,9 @@ def _check_run_settings(run, valid, callback):
     """Check the RUN_SETTINGS and the run's keywords; returns the patience (0: off)."""
     for setting in RUN_SETTINGS:
         value = run[setting.name]
-        if value is not None and not (setting.name == "class_weight" and isinstance(value, dict)):
+        python_form = (setting.name == "class_weight" and isinstance(value, dict)
+                       or setting.name == "sample_weight" and not isinstance(value, (str, os.PathLike)))
+        if value is not None and not python_form:  # the Python forms: checked by weights.py
             setting.check(value)
     patience = run["patience"] or 0
     if patience and valid is None:
