@@ -33,6 +33,7 @@ from fastembed.model_file import save_arrays
 from fastembed.settings import TrainArgs
 from fastembed.text import Dictionary, build_corpus
 from fastembed.text import hashing as _hash
+from fastembed.text.out_of_core import MappedCorpus
 from fastembed.text.reader import read_bytes
 
 __all__ = ["LAYOUT", "Checkpointer", "Origin", "settle"]
@@ -173,6 +174,10 @@ def _resume_args(args, settings):
         raise ArgumentError(f"resume: {os.fspath(args.resume)} is a model file, not a checkpoint "
                             f"(use init_model to continue training a model)")
     model = Model.from_file_arrays(arrays, dims, args.resume)
+    state = dims.training
+    state.history = model.train_stats.get("history", [])
+    state.best_tables = (arrays["best.input_matrix"], arrays["best.output_matrix"]) if (
+        "best.input_matrix" in arrays) else None
     reason = "resuming (the checkpoint's run used it)"
     fixed = {name: reason for name in dims.args.to_dict() if name != "threads"}
     return _merged_args(dims.args, settings, fixed, "checkpoint"), Origin(model, dims.training)
@@ -286,6 +291,7 @@ class Checkpointer:
         self.args = args
         self.dictionary = dictionary
         self.corpus = fingerprint(corpus)
+        self.out_of_core = isinstance(corpus, MappedCorpus)
         self.tables = tables
 
     def __call__(self, trainer, epochs_done, shuffle_rng):
@@ -302,12 +308,20 @@ class Checkpointer:
                             "has_uint32": int(bit_generator["has_uint32"]),
                             "uinteger": int(bit_generator["uinteger"])},
             "thread_rng": [int(x) for x in trainer.rng_states],
+            "out_of_core": self.out_of_core,
         }
+        best, best_tables = trainer.monitor.checkpoint_state(epochs_done)
+        if best is not None:
+            training["best"] = best
         t = self.tables
         model = Model(self.args, self.dictionary, trainer.inp, trainer.out, idf=t.idf,
                       optimizer_state=(trainer.inp_state, trainer.out_state),
-                      doc_freq=t.doc_freq, documents=t.documents)
-        save_arrays(self.path, *model.file_contents(training), version=VERSION)
+                      doc_freq=t.doc_freq, documents=t.documents,
+                      train_stats={"history": trainer.monitor.history})
+        arrays, meta = model.file_contents(training)
+        if best_tables is not None:
+            arrays.update({"best.input_matrix": best_tables[0], "best.output_matrix": best_tables[1]})
+        save_arrays(self.path, arrays, meta, version=VERSION)
 
 
 def restore(trainer, resume, shuffle_rng):
@@ -323,4 +337,5 @@ def restore(trainer, resume, shuffle_rng):
     workers.counters[0, TOKENS] = resume.tokens_done  # the totals go to thread 0's row
     workers.counters[0, SEEN] = resume.examples_seen
     workers.losses[0, LOSS_SUM] = resume.loss_sum
+    trainer.monitor.resume(resume, (trainer.inp, trainer.out))
     return resume.epochs_done

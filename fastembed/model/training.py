@@ -361,9 +361,10 @@ class _Trainer:
             self.last_loss = self.workers.mean_loss()  # the checkpoint's run so far
         chunk = self.chunk_examples()
         shuffle = getattr(self.corpus, "shuffled_order", None)  # out-of-core corpora: by blocks
-        complete, early_stop = True, False
+        complete = True
+        early_stop = self.monitor.exhausted  # a checkpoint of a run that early stopping ended
         with self.workers:
-            for epoch in range(first + 1, args.epoch + 1):
+            for epoch in range(first + 1, args.epoch + 1 if not early_stop else first + 1):
                 self.progress.epoch = epoch
                 order = shuffle(rng) if shuffle else rng.permutation(n).astype(np.int64)
                 seen, loss_sum = self._loss_counters()
