@@ -27,7 +27,8 @@ import numpy as np
 from fastembed.errors import ArgumentError
 from fastembed.model.classifier import Model
 from fastembed.model.file_schema import VERSION, read_model
-from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
+from fastembed.model.corpus_weights import corpus_weights
+from fastembed.model.pooling import document_frequency, smooth_idf
 from fastembed.model.workers import LOSS_SUM, SEEN, TOKENS
 from fastembed.model_file import save_arrays
 from fastembed.settings import TrainArgs
@@ -42,6 +43,7 @@ __all__ = ["LAYOUT", "Checkpointer", "Origin", "settle"]
 LAYOUT = ("dim", "word_ngrams", "bucket", "minn", "maxn", "loss", "optimizer", "pooling",
           "label_prefix")
 _RUN_PATHS = ("init_model", "checkpoint", "resume")
+_CRC_BYTES = 64 << 20
 
 
 @dataclass
@@ -51,15 +53,35 @@ class Origin:
     model: Model
     resume: SimpleNamespace = None  # the checkpoint's training state (file_schema._training_state)
 
-    def prepare(self, source, args):
-        """``(dictionary, corpus, tables)`` for training ``args`` on ``source``."""
+    def prepare(self, source, args, cache_dir=None):
+        """``(dictionary, corpus, tables)`` for training ``args`` on ``source``; ``cache_dir``
+        only when resuming a run that encoded its corpus out of core."""
         if self.resume is not None:
-            return self._resumed(source, args)
+            return self._resumed(source, args, cache_dir)
+        if cache_dir is not None:
+            raise ArgumentError("cache_dir is for fresh runs: init_model encodes the corpus in "
+                                "memory with the model's dictionary")
         return self._continued(source, args)
 
-    def _resumed(self, source, args):
+    def _resumed(self, source, args, cache_dir):
+        """The corpus encoded as the interrupted run encoded it: out of core (the same files,
+        so the same block order of the epochs) or in memory with the checkpoint's dictionary."""
         model = self.model
-        corpus = model.dictionary.encode(source, keep_unlabelled=False)
+        if self.resume.out_of_core:
+            if not isinstance(source, (str, os.PathLike)):
+                raise ArgumentError("resume: the checkpoint's run read its corpus out of core from "
+                                    "a file: give that file")
+            from fastembed.model.training import build_training_corpus
+
+            dictionary, corpus = build_training_corpus(source, args, cache_dir, out_of_core=True)
+            if not _same_dictionary(dictionary, model.dictionary):
+                raise ArgumentError("resume: the corpus is not the one of the checkpoint (its "
+                                    "dictionary differs)")
+        elif cache_dir is not None:
+            raise ArgumentError("cache_dir: the checkpoint's run encoded its corpus in memory, and "
+                                "resuming it does too")
+        else:
+            corpus = model.dictionary.encode(source, keep_unlabelled=False)
         stored = self.resume.corpus
         if fingerprint(corpus) != stored:
             raise ArgumentError(
@@ -89,9 +111,15 @@ class Origin:
         return merged, corpus, _tables(args, moved, corpus, idf)
 
 
+def _same_dictionary(a, b):
+    arrays_a, arrays_b = a.to_arrays(), b.to_arrays()
+    return a.config() == b.config() and arrays_a.keys() == arrays_b.keys() and all(
+        np.array_equal(arrays_a[k], arrays_b[k]) for k in arrays_a)
+
+
 def _tables(args, model, corpus, idf):
     """The run's starting point: tables, optimizer state, idf, pooling weights, tf-idf counts."""
-    weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
+    weights = corpus_weights(args.pooling, corpus, model.input_matrix.shape[0], idf)[1]
     return SimpleNamespace(inp=model.input_matrix, out=model.output_matrix,
                            state=model.optimizer_state, idf=idf, weights=weights,
                            doc_freq=model.doc_freq, documents=model.documents)
@@ -100,9 +128,13 @@ def _tables(args, model, corpus, idf):
 def fingerprint(corpus):
     """Lines, tokens and a CRC-32 of the encoded corpus: what a resumed run must train on."""
     crc = 0
+    release = getattr(corpus, "release_pages", lambda: None)  # a mapped corpus: bounded RSS
     for array in (corpus.indices, corpus.offsets, corpus.label_indices, corpus.label_offsets,
                   corpus.ntokens):
-        crc = zlib.crc32(np.ascontiguousarray(array).view(np.uint8), crc)
+        raw = np.ascontiguousarray(array).view(np.uint8)
+        for start in range(0, raw.size, _CRC_BYTES):  # the CRC of the pieces is the whole's
+            crc = zlib.crc32(raw[start:start + _CRC_BYTES], crc)
+            release()
     return {"lines": int(corpus.n_lines), "tokens": int(corpus.ntokens.sum()), "checksum": crc}
 
 

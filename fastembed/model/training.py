@@ -120,10 +120,7 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
         source = training_source(input, texts, labels, args.label_prefix)
         start = None
         if origin is not None:  # an init model or a checkpoint: see fastembed.model.continuation
-            if cache_dir is not None:
-                raise ArgumentError("cache_dir is for fresh runs: init_model and resume encode the "
-                                    "corpus in memory with the model's dictionary")
-            dictionary, corpus, start = origin.prepare(source, args)
+            dictionary, corpus, start = origin.prepare(source, args, cache_dir)
         else:
             dictionary, corpus = build_training_corpus(source, args, cache_dir=cache_dir)
         read_s = time.perf_counter() - t_start
@@ -137,10 +134,13 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     return model
 
 
-def build_training_corpus(input, args, cache_dir=None):
+def build_training_corpus(input, args, cache_dir=None, out_of_core=None):
     """The dictionary and the encoded bags of a training corpus under ``args``: in memory, or
-    out of core for large files and with ``cache_dir`` (:mod:`fastembed.text.out_of_core`)."""
-    load = partial(load_corpus, cache_dir=cache_dir) if use_out_of_core(input, cache_dir) else build_corpus
+    out of core (:mod:`fastembed.text.out_of_core`) for large files and with ``cache_dir``, or
+    as ``out_of_core`` says when it is not None."""
+    if out_of_core is None:
+        out_of_core = use_out_of_core(input, cache_dir)
+    load = partial(load_corpus, cache_dir=cache_dir) if out_of_core else build_corpus
     return load(
         input, label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
