@@ -218,7 +218,7 @@ def test_an_interrupted_out_of_core_run_resumes_bit_for_bit(sst2_plain, small_pi
 
     monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 5_000)
     monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
-    kw = dict(epoch=3, threads=1, dim=16, verbose=0, seed=3, optimizer="adagrad", pooling=pooling)
+    kw = {"epoch": 3, "threads": 1, "dim": 16, "verbose": 0, "seed": 3, "optimizer": "adagrad", "pooling": pooling}
     uninterrupted = train_supervised(sst2_plain, **kw)
     with monkeypatch.context() as patch:
         _interrupted(patch, after=1)

@@ -26,8 +26,8 @@ import numpy as np
 
 from fastembed.errors import ArgumentError
 from fastembed.model.classifier import Model
-from fastembed.model.file_schema import VERSION, read_model
 from fastembed.model.corpus_weights import corpus_weights
+from fastembed.model.file_schema import VERSION, read_model
 from fastembed.model.pooling import document_frequency, smooth_idf
 from fastembed.model.workers import LOSS_SUM, SEEN, TOKENS
 from fastembed.model_file import save_arrays
