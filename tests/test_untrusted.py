@@ -473,6 +473,13 @@ def test_a_saved_history_keeps_its_last_epochs_and_finite_numbers(models, tmp_pa
     model.save(tmp_path / "long.fe")
     assert fastembed.load_model(tmp_path / "long.fe").train_stats["history"] == [
         {"epoch": e, "lr": 0.1} for e in range(503, 1503)]
+    # what a file could not hold is left out, so that the file loads
+    model.train_stats["history"] = [{"epoch": 2, "lr": np.float32(0.5)}, "epoch 3", {"epoch": 1},
+                                    {"epoch": 3, **{f"k{i}": i for i in range(40)}}]
+    model.save(tmp_path / "odd.fe")
+    history = fastembed.load_model(tmp_path / "odd.fe").train_stats["history"]
+    assert history[0] == {"epoch": 2, "lr": 0.5} and [h["epoch"] for h in history] == [2, 3]
+    assert len(history[1]) == 32
 
 
 def test_a_valid_mutation_still_loads(models, tmp_path):

@@ -9,6 +9,7 @@ finite, and no size comes from anywhere but the file: :func:`read_model` is all
 """
 
 import math
+import numbers
 from types import SimpleNamespace
 
 import numpy as np
@@ -105,11 +106,21 @@ def _check_stats(stats):
 
 
 def history_for_file(history):
-    """What a model file keeps of ``train_stats["history"]``: the last :data:`MAX_HISTORY`
-    epochs, in each the entries that are finite numbers (strict JSON has no NaN)."""
-    return [{k: v for k, v in entry.items()
-             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-            for entry in history[-MAX_HISTORY:]]
+    """What a model file keeps of ``train_stats["history"]``: of the last :data:`MAX_HISTORY`
+    epochs, those :func:`_check_history` accepts (objects with increasing ``epoch`` numbers),
+    in each the entries that are finite numbers (strict JSON has no NaN), so that whatever
+    ``train_stats`` holds, the file loads."""
+    kept, last = [], 0
+    for entry in history[-MAX_HISTORY:]:
+        epoch = entry.get("epoch") if isinstance(entry, dict) else None
+        if type(epoch) is not int or not last < epoch <= MAX_EPOCH:
+            continue
+        values = [(k, int(v) if isinstance(v, numbers.Integral) else float(v)) for k, v in entry.items()
+                  if isinstance(k, str) and len(k) <= _MAX_KEY and isinstance(v, numbers.Real)
+                  and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)]
+        kept.append(dict(values[:_MAX_HISTORY_KEYS]))
+        last = epoch
+    return kept
 
 
 def _check_history(history):
