@@ -44,6 +44,8 @@ class _Group(click.Group):
             _fail(f"{exc.format_message()}{hint}", EXIT_USAGE)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code or EXIT_ERROR)
+        except _Interrupted as exc:
+            _fail(str(exc), EXIT_INTERRUPTED)
         except click.Abort as exc:
             if isinstance(exc.__cause__, EOFError):  # click's reading of EOFError as Ctrl-D
                 _fail(f"unexpected end of input ({exc.__cause__})", EXIT_ERROR)
@@ -62,6 +64,10 @@ class _Group(click.Group):
         if args is None and "coverage" not in sys.modules:  # a process of its own, not measured
             _exit_now(code)
         sys.exit(code)
+
+
+class _Interrupted(Exception):
+    """Ctrl-C during a command that has more to say than the generic message."""
 
 
 def _exit_now(code):
@@ -239,13 +245,27 @@ def train(corpus, output, quiet, valid, **params):
             click.echo(f"Training on the bundled corpus {corpus}", err=True)
     if valid is None and held_out is not None:
         valid = held_out
-    inputs = (corpus, valid, params["autotune_validation"], params["init_model"])
+    inputs = (corpus, valid, params["autotune_validation"], params["init_model"], params["sample_weight"])
     _refuse_overwriting_inputs(output, *inputs, params["resume"])
     # The checkpoint may be the file --resume reads (a resumed run goes on writing it), but no
     # other input.
     _refuse_overwriting_inputs(params["checkpoint"], *inputs, option="'--checkpoint'")
     t0 = time.perf_counter()
-    model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
+    checkpoint_before = _identity(params["checkpoint"])
+    try:
+        model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
+    except KeyboardInterrupt:
+        resumable = params["checkpoint"] is not None and (
+            _identity(params["checkpoint"]) != checkpoint_before  # written by this run
+            or params["resume"] is not None and _identity(params["resume"]) == checkpoint_before)
+        if not resumable:
+            raise
+        given = [("--valid", None if valid == held_out else valid), ("--cache-dir", params["cache_dir"])]
+        given += [(s.option, params[s.name]) for s in RUN_SETTINGS] + [("-q", quiet)]
+        raise _Interrupted(
+            f"interrupted; {output} was not written, but the checkpoint {params['checkpoint']} holds "
+            f"the last complete epoch; continue with: "
+            f"{_resume_command(None if held_out else corpus, output, params['checkpoint'], given)}") from None
     model.save(output)
     if quiet:
         return
@@ -277,6 +297,36 @@ def train(corpus, output, quiet, valid, **params):
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key:<{width}}  {value}")
+
+
+def _identity(path):
+    """What tells whether ``path`` was replaced: (inode, size, mtime), or None if absent."""
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _resume_command(corpus, output, checkpoint, given):
+    """The ``fastembed train`` command that resumes from ``checkpoint``: the checkpoint holds
+    every stored setting, so only the run's own options (``given``: (option, value) pairs) are
+    repeated."""
+    import shlex
+
+    from fastembed.text.reader import max_line_bytes
+
+    words = ["fastembed", "train"] + ([os.fspath(corpus)] if corpus is not None else [])
+    words += ["--resume", os.fspath(checkpoint), "--checkpoint", os.fspath(checkpoint),
+              "-o", os.fspath(output)]
+    for option, value in given:  # (option, value): a flag when the value is a bool
+        if value is None or value is False:
+            continue
+        words += [option] if value is True else [option, os.fspath(value) if isinstance(
+            value, os.PathLike) else str(value)]
+    if max_line_bytes() != DEFAULT_MAX_LINE_BYTES:
+        words += ["--max-line-bytes", str(max_line_bytes())]
+    return shlex.join(words)
 
 
 def _history_lines(stats, name):

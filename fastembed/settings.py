@@ -174,6 +174,9 @@ RUN_SETTINGS = (
     _s("patience", int, "With valid: stop after this many epochs without a better validation "
        "P@1 (ties: lower validation loss) and return the best epoch's model (0: every epoch).",
        0, low=0, high=MAX_EPOCH),
+    _s("sample_weight", os.PathLike, "One non-negative weight per line of the corpus (skipped "
+       "lines included) or per text: a file of one number per line; in Python also an array. "
+       "Multiplies the learning rate of the example (0 leaves it out).", None),
     _s("class_weight", str, "balanced: each label's examples weigh n_examples / (n_labels * "
        "n_label), so every label weighs the same in all; in Python also a dict {label: weight}. "
        "Multiplies the learning rate of the example (and sample_weight).", None,

@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -180,3 +181,39 @@ def test_ctrl_c_leaves_the_existing_model_untouched(tmp_path):
     assert b"Traceback" not in err and b"interrupted" in err
     assert out.read_bytes() == b"old model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "m.fe"]
+
+
+@pytest.mark.slow_without_jit
+def test_ctrl_c_with_a_checkpoint_names_it_and_the_command_that_resumes(tmp_path):
+    """Ctrl-C once the first checkpoint is written: the message names the checkpoint and a
+    --resume command; that command, run as printed, ends with the uninterrupted run's model."""
+    corpus = tmp_path / "big.txt"
+    corpus.write_bytes(fastembed.cli.bundled_corpus()[0].read_bytes() * 4)
+    weights = tmp_path / "w.txt"  # a run option the checkpoint does not hold: the command repeats it
+    weights.write_text("".join(f"{1 + i % 3}\n" for i in range(len(corpus.read_bytes().splitlines()))))
+    settings = ["--epoch", "40", "--dim", "10", "--threads", "1", "--sample-weight", str(weights)]
+    checkpoint, out = tmp_path / "run.ckpt", tmp_path / "m.fe"
+    command = [sys.executable, "-m", "fastembed", "train", str(corpus), "-o", str(out), *settings]
+    proc = subprocess.Popen(command + ["--checkpoint", str(checkpoint)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    message = err.strip().splitlines()[-1]
+    assert message.startswith(f"fastembed: error: interrupted; {out} was not written, but the "
+                              f"checkpoint {checkpoint} holds the last complete epoch; continue with: ")
+    assert "Traceback" not in err and not out.exists()
+    resume = shlex.split(message.split("continue with: ")[1])
+    assert resume[:2] == ["fastembed", "train"] and "--resume" in resume and "--sample-weight" in resume
+    done = subprocess.run([sys.executable, "-m", "fastembed", *resume[1:]], capture_output=True, cwd=tmp_path,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    resumed = fastembed.load_model(out)
+    subprocess.run(command + ["-o", str(tmp_path / "whole.fe"), "-q"], cwd=tmp_path, check=True)
+    whole = fastembed.load_model(tmp_path / "whole.fe")
+    np.testing.assert_array_equal(resumed.input_matrix, whole.input_matrix)
+    np.testing.assert_array_equal(resumed.output_matrix, whole.output_matrix)

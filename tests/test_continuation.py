@@ -8,6 +8,7 @@ for 2 and 4.
 
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from types import SimpleNamespace
 
@@ -335,16 +336,57 @@ def test_the_callback_stops_a_deterministic_run(trec_train):
     assert model.train_stats["epochs_trained"] == 1
 
 
-def test_a_resumed_run_with_patience_counts_epochs_from_the_checkpoint(trec_train, trec_test, tmp_path,
-                                                                        monkeypatch):
-    kw = dict(SMALL, epoch=4, valid=str(trec_test), patience=5, checkpoint=tmp_path / "c.fe")
+def _without_time(history):
+    return [{k: v for k, v in entry.items() if k != "elapsed"} for entry in history]
+
+
+@pytest.fixture(scope="module")
+def patience_run(trec_train, trec_test):
+    """A run that early stopping ends: best epoch 5, stopped after epoch 7 (patience 2)."""
+    kw = {"dim": 20, "epoch": 20, "lr": 1.0, "bucket": 50_000, "threads": 1, "seed": 5, "verbose": 0,
+          "valid": str(trec_test), "patience": 2}
+    model = fastembed.train_supervised(str(trec_train), **kw)
+    assert (model.train_stats["best_epoch"], model.train_stats["epochs_trained"]) == (5, 7)
+    return kw, model
+
+
+@pytest.mark.parametrize("after", [1, 2, 5, 6, 7])
+def test_a_resumed_run_with_patience_stops_where_the_uninterrupted_one_does(trec_train, tmp_path,
+                                                                            monkeypatch, patience_run, after):
+    """Interrupted after epoch 1 (the best so far), 2 (epoch 1 still best: its tables are in the
+    checkpoint), 5 (the best), 6 (waiting) or 7 (stopped): resumed, the same epochs, the same
+    history, the same best epoch's model, bit for bit."""
+    kw, uninterrupted = patience_run
     with monkeypatch.context() as m:
-        _interrupted(m, after=2)
+        _interrupted(m, after=after)
         with pytest.raises(KeyboardInterrupt):
-            fastembed.train_supervised(str(trec_train), **kw)
-    resumed = fastembed.train_supervised(str(trec_train), resume=tmp_path / "c.fe",
-                                         **{k: v for k, v in kw.items() if k not in ("checkpoint",)})
-    assert [h["epoch"] for h in resumed.train_stats["history"]] == [3, 4]
-    assert "stopped_by" not in resumed.train_stats
-    uninterrupted = fastembed.train_supervised(str(trec_train), **dict(kw, checkpoint=None))
-    np.testing.assert_array_equal(resumed.input_matrix, uninterrupted.input_matrix)
+            fastembed.train_supervised(str(trec_train), checkpoint=tmp_path / "c.ckpt", **kw)
+    with zipfile.ZipFile(tmp_path / "c.ckpt") as z:  # the best tables only when not the last epoch's
+        has_best = "best.input_matrix.npy" in z.namelist()
+    best_so_far = max(range(1, after + 1), key=lambda e: (
+        uninterrupted.train_stats["history"][e - 1]["valid_precision_at_1"],
+        -uninterrupted.train_stats["history"][e - 1]["valid_loss"], -e))
+    assert has_best == (best_so_far < after)
+    checkpoint = fastembed.load_model(tmp_path / "c.ckpt")
+    assert _without_time(checkpoint.train_stats["history"]) == _without_time(
+        uninterrupted.train_stats["history"][:after])
+    resumed = fastembed.train_supervised(str(trec_train), resume=tmp_path / "c.ckpt", **kw)
+    _same_model(resumed, uninterrupted)
+    a, b = resumed.train_stats, uninterrupted.train_stats
+    assert _without_time(a["history"]) == _without_time(b["history"])
+    for key in ("best_epoch", "epochs_trained", "stopped_by", "valid_precision_at_1", "valid_loss"):
+        assert a[key] == b[key], key
+
+
+def test_resuming_without_a_best_epoch_counts_patience_from_the_checkpoint(trec_train, tmp_path,
+                                                                           monkeypatch, patience_run):
+    """A checkpoint of a run without patience holds no best tables: patience starts over."""
+    kw, _ = patience_run
+    with monkeypatch.context() as m:
+        _interrupted(m, after=6)
+        with pytest.raises(KeyboardInterrupt):
+            fastembed.train_supervised(str(trec_train), checkpoint=tmp_path / "c.ckpt",
+                                       **dict(kw, patience=None))
+    resumed = fastembed.train_supervised(str(trec_train), resume=tmp_path / "c.ckpt", **kw)
+    assert [h["epoch"] for h in resumed.train_stats["history"]][:7] == list(range(1, 8))
+    assert resumed.train_stats["best_epoch"] >= 7

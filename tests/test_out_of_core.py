@@ -218,3 +218,39 @@ def test_training_order_is_by_blocks(sst2_plain, monkeypatch):
     model = train_supervised(sst2_plain, epoch=3, threads=1, dim=16, verbose=0, seed=3)
     n, p, _ = model.test(FIXTURES / "sst2_train_slice.txt.gz")
     assert p > 0.8
+
+
+@pytest.mark.parametrize("pooling", ["tfidf", "mean"])
+def test_an_interrupted_out_of_core_run_resumes_bit_for_bit(sst2_plain, small_pieces, monkeypatch,
+                                                            tmp_path, pooling):
+    """Threads=1, an order of many blocks: interrupted after epoch 1 of 3 and resumed, the
+    uninterrupted run's model; the resumed run trains out of core too (its corpus maps files)."""
+    from test_continuation import _interrupted, _same_model
+
+    from fastembed.model import training
+
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 5_000)
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
+    kw = {"epoch": 3, "threads": 1, "dim": 16, "verbose": 0, "seed": 3, "optimizer": "adagrad", "pooling": pooling}
+    uninterrupted = train_supervised(sst2_plain, **kw)
+    with monkeypatch.context() as patch:
+        _interrupted(patch, after=1)
+        with pytest.raises(KeyboardInterrupt):
+            train_supervised(sst2_plain, checkpoint=tmp_path / "c.ckpt", **kw)
+    corpora = []
+    train_on_corpus = training.train_on_corpus
+    monkeypatch.setattr(training, "train_on_corpus",
+                        lambda args, d, corpus, **k: corpora.append(corpus) or train_on_corpus(args, d, corpus, **k))
+    resumed = train_supervised(sst2_plain, resume=tmp_path / "c.ckpt", verbose=0)
+    assert isinstance(corpora[0], ooc.MappedCorpus)
+    _same_model(resumed, uninterrupted)
+    if pooling == "mean":  # a resumed out-of-core run may keep its encoding in a cache too
+        cached = train_supervised(sst2_plain, resume=tmp_path / "c.ckpt", verbose=0, cache_dir=tmp_path / "cache")
+        _same_model(cached, uninterrupted)
+        assert len(list((tmp_path / "cache").iterdir())) == 1
+        with pytest.raises(ArgumentError, match="give that file"):
+            train_supervised(sst2_plain.read_text().splitlines(), resume=tmp_path / "c.ckpt", verbose=0)
+        monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 1 << 62)  # an in-memory run's checkpoint
+        train_supervised(sst2_plain, checkpoint=tmp_path / "m.ckpt", **dict(kw, epoch=1))
+        with pytest.raises(ArgumentError, match="encoded its corpus in memory"):
+            train_supervised(sst2_plain, resume=tmp_path / "m.ckpt", verbose=0, cache_dir=tmp_path / "cache")

@@ -359,6 +359,49 @@ def test_bad_weights_are_argument_errors(trec_slice, kwargs, match):
         fastembed.train_supervised(trec_slice[0], **kwargs, **SMALL)
 
 
+def test_a_weights_file_is_the_array_of_its_lines(trec_train, tmp_path):
+    lines = Path(trec_train).read_text().splitlines()
+    weights = np.random.default_rng(0).uniform(0.0, 3.0, len(lines))
+    path = tmp_path / "w.txt"
+    path.write_text("".join(f"{float(w)!r}\n" for w in weights[:-1]) + repr(float(weights[-1])))  # no last newline
+    _same_model(fastembed.train_supervised(str(trec_train), sample_weight=str(path), **SMALL),
+                fastembed.train_supervised(str(trec_train), sample_weight=weights, **SMALL))
+
+
+def test_cli_sample_weight_file(trec_train, trec_test, tmp_path):
+    """--sample-weight: weight 0 on every ENTY line and the model never predicts ENTY."""
+    lines = Path(trec_train).read_text().splitlines()
+    weights = tmp_path / "w.txt"
+    weights.write_text("".join("0\n" if line.startswith("__label__ENTY") else "1.0\n" for line in lines))
+    out = tmp_path / "m.fe"
+    result = _cli("train", trec_train, "--sample-weight", weights, "-o", out, "-q", "--epoch", 5,
+                  "--dim", 20, "--threads", 1, "--seed", 5, "--bucket", 20_000)
+    assert result.exit_code == 0, result.output
+    model = fastembed.load_model(out)
+    assert "__label__ENTY" in model.labels and "__label__ENTY" not in _predicted(model, trec_test)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("1\n" * 299, "has 299 lines but the corpus has 300 lines"),
+    ("1\n" * 301, "has 301 lines but the corpus has 300 lines"),
+    ("1\n" * 7 + "heavy\n" + "1\n" * 292, "line 8: 'heavy' is not a number"),
+    ("1\n" * 9 + "\n" + "1\n" * 290, "line 10: '' is not a number"),
+    ("1\n" * 4 + "-0.5\n" + "1\n" * 295, "must be finite and non-negative, at most 3.403e+38 (line 5: -0.5)"),
+    ("1\n" * 2 + "nan\n" + "1\n" * 297, "(line 3: nan)"),
+    ("inf\n" + "1\n" * 299, "(line 1: inf)"),
+    ("1\n" * 299 + "1e39", "(line 300: 1e+39)"),  # beyond float32
+    ("1" * 5000, "line 1: '1111"),  # one endless line
+])
+def test_cli_bad_weights_file_is_one_error_line(trec_slice, tmp_path, content, message):
+    corpus, weights = tmp_path / "c.txt", tmp_path / "w.txt"
+    corpus.write_text("\n".join(trec_slice[0]) + "\n")
+    weights.write_text(content)
+    result = _cli("train", corpus, "--sample-weight", weights, "-o", tmp_path / "m.fe", "-q", "--epoch", 1)
+    assert result.exit_code == 1 and not (tmp_path / "m.fe").exists()
+    assert result.stderr.startswith(f"fastembed: error: sample_weight file {weights}")
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
 # -- the command line ----------------------------------------------------------------------
 
 

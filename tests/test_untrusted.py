@@ -33,6 +33,7 @@ import fastembed
 from fastembed.cli import main
 from fastembed.errors import ArgumentError, CorpusError, ModelFileError
 from fastembed.files import atomic_output
+from fastembed.model.file_schema import read_model
 from fastembed.model_file import META_KEY
 from fastembed.text import build_corpus, line_limit, read_bytes
 
@@ -258,8 +259,52 @@ def _drop(name):
     return mutate
 
 
+def _earlier_best(nan=False, keep=("best.input_matrix", "best.output_matrix")):
+    """A checkpoint after epoch 2 of 2 whose best epoch was 1: that epoch's tables in the file."""
+    def mutate(arrays, meta):
+        meta["args"]["epoch"] = meta["training"]["epochs_done"] = 2
+        meta["training"]["best"] = {"epoch": 1, "precision_at_1": 0.5, "loss": 1.25}
+        for name in keep:
+            arrays[name] = arrays[name[5:]].copy()
+        if nan:
+            arrays["best.output_matrix"].reshape(-1)[0] = np.nan
+    return mutate
+
+
+def _history(value):
+    return _meta_case("train_stats.history", value)
+
+
 # (case id, model, mutation, fragment of the error)
 CRAFTED = [
+    ("history an object", "ngrams", _history({"epoch": 1}), "train_stats.history must be a list"),
+    ("history 1001 epochs", "ngrams", _history([{"epoch": e} for e in range(1, 1002)]), "at most 1000"),
+    ("history entry a number", "ngrams", _history([1]), "objects of at most 32"),
+    ("history entry 33 keys", "ngrams", _history([{"epoch": 1, **{f"k{i}": 0 for i in range(32)}}]),
+     "objects of at most 32"),
+    ("history value a string", "ngrams", _history([{"epoch": 1, "lr": "0.1"}]), "'lr' must be a number"),
+    ("history value a bool", "ngrams", _history([{"epoch": 1, "lr": True}]), "'lr' must be a number"),
+    ("history value a list", "ngrams", _history([{"epoch": 1, "lr": [0.1]}]), "'lr' must be a number"),
+    ("history key 65 bytes", "ngrams", _history([{"epoch": 1, "k" * 65: 0}]), "must be a number"),
+    ("history epoch missing", "ngrams", _history([{"lr": 0.1}]), "epoch must be an integer"),
+    ("history epoch repeated", "ngrams", _history([{"epoch": 2}, {"epoch": 2}]), "epoch must be"),
+    ("history epoch a float", "ngrams", _history([{"epoch": 1.0}]), "epoch must be"),
+    ("history epoch 0", "ngrams", _history([{"epoch": 0}]), "epoch must be"),
+    ("best after epochs done", "ckpt", _meta_case("training.best", {"epoch": 2, "precision_at_1": 0.5,
+                                                                   "loss": 1.0}), "training.best.epoch"),
+    ("best P@1 above 1", "ckpt", _meta_case("training.best", {"epoch": 1, "precision_at_1": 1.5,
+                                                             "loss": 1.0}), "precision_at_1"),
+    ("best loss negative", "ckpt", _meta_case("training.best", {"epoch": 1, "precision_at_1": 0.5,
+                                                               "loss": -1}), "training.best.loss"),
+    ("best without its loss", "ckpt", _meta_case("training.best", {"epoch": 1, "precision_at_1": 0.5}),
+     "training.best.loss is missing"),
+    ("best tables NaN", "ckpt", _earlier_best(nan=True), "best.output_matrix holds NaN"),
+    ("best tables missing", "ckpt", _earlier_best(keep=("best.input_matrix",)),
+     "missing member best.output_matrix"),
+    ("best tables of no best", "ckpt",
+     lambda arrays, meta: arrays.update({"best.input_matrix": arrays["input_matrix"]}),
+     "unexpected member best.input_matrix"),
+    ("out_of_core a number", "ckpt", _meta_case("training.out_of_core", 1), "out_of_core"),
     ("word_ngrams 2**63-1", "ngrams", _meta_case("args.word_ngrams", 2**63 - 1), "word_ngrams"),
     ("dictionary word_ngrams 2**63-1", "ngrams", _meta_case("dictionary.word_ngrams", 2**63 - 1),
      "dictionary.word_ngrams"),
@@ -402,6 +447,39 @@ def test_a_version_1_file_still_loads_and_predicts_the_same(models, tmp_path):
     meta["args"]["deterministic"] = False  # a version-1 file never holds the new setting
     with pytest.raises(ModelFileError, match="deterministic"):
         fastembed.load_model(write_members(tmp_path / "v1b.fe", arrays, meta))
+
+
+def test_history_and_best_epoch_load_and_old_files_without_them_too(models, tmp_path):
+    """train_stats.history is restored on load; a file without it (or without a checkpoint's
+    best epoch and encoding, as written before they were stored) still loads."""
+    arrays, meta = read_members(models["ckpt"])
+    assert [h["epoch"] for h in meta["train_stats"]["history"]] == [1]
+    assert fastembed.load_model(models["ckpt"]).train_stats["history"] == meta["train_stats"]["history"]
+    _earlier_best()(arrays, meta)
+    best = read_model(write_members(tmp_path / "best.fe", arrays, meta))
+    assert best[1].training.best == {"epoch": 1, "precision_at_1": 0.5, "loss": 1.25}
+    np.testing.assert_array_equal(best[0]["best.input_matrix"], best[0]["input_matrix"])
+    arrays, meta = read_members(models["ckpt"])
+    del meta["train_stats"]["history"], meta["training"]["out_of_core"]
+    old = fastembed.load_model(write_members(tmp_path / "old.fe", arrays, meta))
+    assert old.train_stats == {}  # a checkpoint stores its history only
+    assert read_model(tmp_path / "old.fe")[1].training.out_of_core is None
+
+
+def test_a_saved_history_keeps_its_last_epochs_and_finite_numbers(models, tmp_path):
+    model = fastembed.load_model(models["ngrams"])
+    model.train_stats["history"] = [{"epoch": e, "lr": 0.1, "note": "x", "loss": float("nan")}
+                                    for e in range(1, 1503)]
+    model.save(tmp_path / "long.fe")
+    assert fastembed.load_model(tmp_path / "long.fe").train_stats["history"] == [
+        {"epoch": e, "lr": 0.1} for e in range(503, 1503)]
+    # what a file could not hold is left out, so that the file loads
+    model.train_stats["history"] = [{"epoch": 2, "lr": np.float32(0.5)}, "epoch 3", {"epoch": 1},
+                                    {"epoch": 3, **{f"k{i}": i for i in range(40)}}]
+    model.save(tmp_path / "odd.fe")
+    history = fastembed.load_model(tmp_path / "odd.fe").train_stats["history"]
+    assert history[0] == {"epoch": 2, "lr": 0.5} and [h["epoch"] for h in history] == [2, 3]
+    assert len(history[1]) == 32
 
 
 def test_a_valid_mutation_still_loads(models, tmp_path):

@@ -1,5 +1,6 @@
 """The trained classifier: prediction, evaluation, vectors, and its file."""
 
+import math
 import numbers
 import os
 
@@ -7,7 +8,7 @@ import numpy as np
 
 from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
-from fastembed.model.file_schema import VERSION, read_model
+from fastembed.model.file_schema import VERSION, history_for_file, read_model
 from fastembed.model.forward import LOSS_CODES, predict_probs
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.line_predict import Predictor
@@ -242,8 +243,7 @@ class Model:
             "fastembed_version": __version__,
             "args": self.args.to_dict(),
             "dictionary": self.dictionary.config(),
-            "train_stats": {k: v for k, v in self.train_stats.items()
-                            if isinstance(v, (int, float, str))},
+            "train_stats": self._stats_for_file(),
             "documents": self.documents,
             "continuable": self.continuable,
             "training": training,
@@ -251,6 +251,14 @@ class Model:
         if quantization is not None:
             meta["quantization"] = quantization
         return arrays, meta
+
+    def _stats_for_file(self):
+        """The ``train_stats`` a file keeps: numbers, strings and the history (bounded)."""
+        stats = {k: v for k, v in self.train_stats.items() if isinstance(v, (int, float, str))
+                 and (not isinstance(v, float) or math.isfinite(v))}
+        if isinstance(self.train_stats.get("history"), list):
+            stats["history"] = history_for_file(self.train_stats["history"])
+        return stats
 
     def save_fasttext(self, path):
         """Write the model as a fastText ``.bin`` that fastText's ``load_model`` reads and predicts
@@ -299,6 +307,7 @@ class Model:
         model = cls(dims.args, dictionary, input_matrix, output_matrix, idf=arrays.get("idf"),
                     optimizer_state=state, doc_freq=arrays.get("doc_freq"), documents=dims.documents)
         model.quantization = quantization
+        model.train_stats = dims.train_stats
         return model
 
     # -- internals ---------------------------------------------------------------------------

@@ -26,13 +26,15 @@ import numpy as np
 
 from fastembed.errors import ArgumentError
 from fastembed.model.classifier import Model
+from fastembed.model.corpus_weights import corpus_weights
 from fastembed.model.file_schema import VERSION, read_model
-from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
+from fastembed.model.pooling import document_frequency, smooth_idf
 from fastembed.model.workers import LOSS_SUM, SEEN, TOKENS
 from fastembed.model_file import save_arrays
 from fastembed.settings import TrainArgs
 from fastembed.text import Dictionary, build_corpus
 from fastembed.text import hashing as _hash
+from fastembed.text.out_of_core import MappedCorpus
 from fastembed.text.reader import read_bytes
 
 __all__ = ["LAYOUT", "Checkpointer", "Origin", "settle"]
@@ -41,6 +43,7 @@ __all__ = ["LAYOUT", "Checkpointer", "Origin", "settle"]
 LAYOUT = ("dim", "word_ngrams", "bucket", "minn", "maxn", "loss", "optimizer", "pooling",
           "label_prefix")
 _RUN_PATHS = ("init_model", "checkpoint", "resume")
+_CRC_BYTES = 64 << 20
 
 
 @dataclass
@@ -50,15 +53,35 @@ class Origin:
     model: Model
     resume: SimpleNamespace = None  # the checkpoint's training state (file_schema._training_state)
 
-    def prepare(self, source, args):
-        """``(dictionary, corpus, tables)`` for training ``args`` on ``source``."""
+    def prepare(self, source, args, cache_dir=None):
+        """``(dictionary, corpus, tables)`` for training ``args`` on ``source``; ``cache_dir``
+        only when resuming a run that encoded its corpus out of core."""
         if self.resume is not None:
-            return self._resumed(source, args)
+            return self._resumed(source, args, cache_dir)
+        if cache_dir is not None:
+            raise ArgumentError("cache_dir is for fresh runs: init_model encodes the corpus in "
+                                "memory with the model's dictionary")
         return self._continued(source, args)
 
-    def _resumed(self, source, args):
+    def _resumed(self, source, args, cache_dir):
+        """The corpus encoded as the interrupted run encoded it: out of core (the same files,
+        so the same block order of the epochs) or in memory with the checkpoint's dictionary."""
         model = self.model
-        corpus = model.dictionary.encode(source, keep_unlabelled=False)
+        if self.resume.out_of_core:
+            if not isinstance(source, (str, os.PathLike)):
+                raise ArgumentError("resume: the checkpoint's run read its corpus out of core from "
+                                    "a file: give that file")
+            from fastembed.model.training import build_training_corpus
+
+            dictionary, corpus = build_training_corpus(source, args, cache_dir, out_of_core=True)
+            if not _same_dictionary(dictionary, model.dictionary):
+                raise ArgumentError("resume: the corpus is not the one of the checkpoint (its "
+                                    "dictionary differs)")
+        elif cache_dir is not None:
+            raise ArgumentError("cache_dir: the checkpoint's run encoded its corpus in memory, and "
+                                "resuming it does too")
+        else:
+            corpus = model.dictionary.encode(source, keep_unlabelled=False)
         stored = self.resume.corpus
         if fingerprint(corpus) != stored:
             raise ArgumentError(
@@ -88,9 +111,15 @@ class Origin:
         return merged, corpus, _tables(args, moved, corpus, idf)
 
 
+def _same_dictionary(a, b):
+    arrays_a, arrays_b = a.to_arrays(), b.to_arrays()
+    return a.config() == b.config() and arrays_a.keys() == arrays_b.keys() and all(
+        np.array_equal(arrays_a[k], arrays_b[k]) for k in arrays_a)
+
+
 def _tables(args, model, corpus, idf):
     """The run's starting point: tables, optimizer state, idf, pooling weights, tf-idf counts."""
-    weights = bag_weights(args.pooling, corpus.indices, corpus.offsets, idf)
+    weights = corpus_weights(args.pooling, corpus, model.input_matrix.shape[0], idf)[1]
     return SimpleNamespace(inp=model.input_matrix, out=model.output_matrix,
                            state=model.optimizer_state, idf=idf, weights=weights,
                            doc_freq=model.doc_freq, documents=model.documents)
@@ -99,9 +128,13 @@ def _tables(args, model, corpus, idf):
 def fingerprint(corpus):
     """Lines, tokens and a CRC-32 of the encoded corpus: what a resumed run must train on."""
     crc = 0
+    release = getattr(corpus, "release_pages", lambda: None)  # a mapped corpus: bounded RSS
     for array in (corpus.indices, corpus.offsets, corpus.label_indices, corpus.label_offsets,
                   corpus.ntokens):
-        crc = zlib.crc32(np.ascontiguousarray(array).view(np.uint8), crc)
+        raw = np.ascontiguousarray(array).view(np.uint8)
+        for start in range(0, raw.size, _CRC_BYTES):  # the CRC of the pieces is the whole's
+            crc = zlib.crc32(raw[start:start + _CRC_BYTES], crc)
+            release()
     return {"lines": int(corpus.n_lines), "tokens": int(corpus.ntokens.sum()), "checksum": crc}
 
 
@@ -173,6 +206,10 @@ def _resume_args(args, settings):
         raise ArgumentError(f"resume: {os.fspath(args.resume)} is a model file, not a checkpoint "
                             f"(use init_model to continue training a model)")
     model = Model.from_file_arrays(arrays, dims, args.resume)
+    state = dims.training
+    state.history = model.train_stats.get("history", [])
+    state.best_tables = (arrays["best.input_matrix"], arrays["best.output_matrix"]) if (
+        "best.input_matrix" in arrays) else None
     reason = "resuming (the checkpoint's run used it)"
     fixed = {name: reason for name in dims.args.to_dict() if name != "threads"}
     return _merged_args(dims.args, settings, fixed, "checkpoint"), Origin(model, dims.training)
@@ -286,6 +323,7 @@ class Checkpointer:
         self.args = args
         self.dictionary = dictionary
         self.corpus = fingerprint(corpus)
+        self.out_of_core = isinstance(corpus, MappedCorpus)
         self.tables = tables
 
     def __call__(self, trainer, epochs_done, shuffle_rng):
@@ -302,12 +340,20 @@ class Checkpointer:
                             "has_uint32": int(bit_generator["has_uint32"]),
                             "uinteger": int(bit_generator["uinteger"])},
             "thread_rng": [int(x) for x in trainer.rng_states],
+            "out_of_core": self.out_of_core,
         }
+        best, best_tables = trainer.monitor.checkpoint_state(epochs_done)
+        if best is not None:
+            training["best"] = best
         t = self.tables
         model = Model(self.args, self.dictionary, trainer.inp, trainer.out, idf=t.idf,
                       optimizer_state=(trainer.inp_state, trainer.out_state),
-                      doc_freq=t.doc_freq, documents=t.documents)
-        save_arrays(self.path, *model.file_contents(training), version=VERSION)
+                      doc_freq=t.doc_freq, documents=t.documents,
+                      train_stats={"history": trainer.monitor.history})
+        arrays, meta = model.file_contents(training)
+        if best_tables is not None:
+            arrays.update({"best.input_matrix": best_tables[0], "best.output_matrix": best_tables[1]})
+        save_arrays(self.path, arrays, meta, version=VERSION)
 
 
 def restore(trainer, resume, shuffle_rng):
@@ -323,4 +369,5 @@ def restore(trainer, resume, shuffle_rng):
     workers.counters[0, TOKENS] = resume.tokens_done  # the totals go to thread 0's row
     workers.counters[0, SEEN] = resume.examples_seen
     workers.losses[0, LOSS_SUM] = resume.loss_sum
+    trainer.monitor.resume(resume, (trainer.inp, trainer.out))
     return resume.epochs_done

@@ -20,13 +20,14 @@ __all__ = ["corpus_weights"]
 _PIECE_ROWS = 4 << 20
 
 
-def corpus_weights(pooling, corpus, n_rows):
+def corpus_weights(pooling, corpus, n_rows, idf=None):
     """``(idf or None, weights, doc_freq or None)`` of ``corpus`` (see
     :func:`~fastembed.model.pooling.bag_weights`); ``doc_freq`` (int64, per row) for tf-idf:
-    continued training adds to it (:mod:`fastembed.model.continuation`)."""
-    idf = df = None
+    continued training adds to it (:mod:`fastembed.model.continuation`). Given ``idf`` (a
+    continued or resumed run's), only the weights are computed (``doc_freq`` None)."""
+    df = None
     mapped = isinstance(corpus, MappedCorpus)
-    if pooling == "tfidf":
+    if pooling == "tfidf" and idf is None:
         if mapped:
             df = np.zeros(n_rows, dtype=np.int64)
             for ind, off in _pieces(corpus):

@@ -8,6 +8,8 @@ finite, and no size comes from anywhere but the file: :func:`read_model` is all
 :meth:`fastembed.Model.load` needs to trust.
 """
 
+import math
+import numbers
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,9 +17,10 @@ import numpy as np
 from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.model_file import Member, load_arrays, short_repr, short_text
 from fastembed.quantize import FASTTEXT_KSUB as KSUB
-from fastembed.settings import MAX_LABELS, MAX_THREADS, MAX_WORDS, STORED_NAMES, TrainArgs
+from fastembed.settings import MAX_EPOCH, MAX_LABELS, MAX_THREADS, MAX_WORDS, STORED_NAMES, TrainArgs
 
-__all__ = ["MEMBERS", "VERSION", "check_arrays", "parse_meta", "read_model"]
+__all__ = ["MAX_HISTORY", "MEMBERS", "VERSION", "check_arrays", "history_for_file", "parse_meta",
+           "read_model"]
 
 # Version 2 adds what continued training and resuming need: the optimizer's accumulators and
 # the document frequencies of tf-idf (``continuable``), the number of ``documents`` trained on,
@@ -29,6 +32,9 @@ _META_KEYS_2 = _META_KEYS + ("documents", "continuable", "training")
 _SETTINGS_ADDED = {"deterministic": 2}  # a file of an older version holds their default
 _TRAINING_KEYS = ("epochs_done", "tokens_done", "examples_seen", "loss_sum", "corpus",
                   "shuffle_rng", "thread_rng")
+# Added to version 2 later (a checkpoint without them still resumes): the corpus encoding of
+# the run, and early stopping's best epoch so far (with patience).
+_TRAINING_OPTIONAL = ("out_of_core", "best")
 _CORPUS_KEYS = ("lines", "tokens", "checksum")
 _RNG_KEYS = ("state", "inc", "has_uint32", "uinteger")
 _DICTIONARY_KEYS = ("format", "label_prefix", "word_ngrams", "bucket", "minn", "maxn", "min_count",
@@ -39,6 +45,11 @@ _MAX_ROW_ID = 2**31 - 1  # input rows are int32
 _MAX_NTOKENS = 2**63 - 1
 _MAX_STATS = 64
 _MAX_TEXT = 1024
+# A history entry takes ~210-230 bytes of JSON (8 numbers): 1,000 epochs keep the metadata at about
+# a fifth of model_file.MAX_META_BYTES.
+MAX_HISTORY = 1000
+_MAX_HISTORY_KEYS = 32
+_MAX_KEY = 64
 _SEPARATORS = np.array([0, 9, 10, 11, 12, 13, 32], dtype=np.uint8)  # never inside a token
 _FINITE_CHECK_ELEMENTS = 1 << 22  # the finite check's boolean temporary: 4 MB at most
 
@@ -86,9 +97,49 @@ def _check_stats(stats):
     if not isinstance(stats, dict) or len(stats) > _MAX_STATS:
         _bad(f"metadata field train_stats must be an object of at most {_MAX_STATS} entries")
     for key, value in stats.items():
-        if len(key) > _MAX_TEXT or not isinstance(value, (int, float, str)) or (
+        if key == "history":
+            _check_history(value)
+        elif len(key) > _MAX_TEXT or not isinstance(value, (int, float, str)) or (
                 isinstance(value, str) and len(value) > _MAX_TEXT):
             _bad(f"metadata field train_stats.{short_repr(key)} must be a number or a short string")
+    return dict(stats)
+
+
+def history_for_file(history):
+    """What a model file keeps of ``train_stats["history"]``: of the last :data:`MAX_HISTORY`
+    epochs, those :func:`_check_history` accepts (objects with increasing ``epoch`` numbers),
+    in each the entries that are finite numbers (strict JSON has no NaN), so that whatever
+    ``train_stats`` holds, the file loads."""
+    kept, last = [], 0
+    for entry in history[-MAX_HISTORY:]:
+        epoch = entry.get("epoch") if isinstance(entry, dict) else None
+        if type(epoch) is not int or not last < epoch <= MAX_EPOCH:
+            continue
+        values = [(k, int(v) if isinstance(v, numbers.Integral) else float(v)) for k, v in entry.items()
+                  if isinstance(k, str) and len(k) <= _MAX_KEY and isinstance(v, numbers.Real)
+                  and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)]
+        kept.append(dict(values[:_MAX_HISTORY_KEYS]))
+        last = epoch
+    return kept
+
+
+def _check_history(history):
+    """``train_stats.history``: at most MAX_HISTORY objects of at most _MAX_HISTORY_KEYS numbers
+    each, with increasing integer ``epoch`` numbers."""
+    where = "metadata field train_stats.history"
+    if not isinstance(history, list) or len(history) > MAX_HISTORY:
+        _bad(f"{where} must be a list of at most {MAX_HISTORY} epochs")
+    last = 0
+    for entry in history:
+        if not isinstance(entry, dict) or len(entry) > _MAX_HISTORY_KEYS:
+            _bad(f"{where} must hold objects of at most {_MAX_HISTORY_KEYS} entries")
+        for key, value in entry.items():
+            if len(key) > _MAX_KEY or type(value) not in (int, float):
+                _bad(f"{where}[].{short_repr(key)} must be a number")
+        epoch = entry.get("epoch")
+        if type(epoch) is not int or not last < epoch <= MAX_EPOCH:
+            _bad(f"{where}[].epoch must be an integer above the one before, got {short_repr(epoch)}")
+        last = epoch
 
 
 def parse_meta(meta):
@@ -102,7 +153,7 @@ def parse_meta(meta):
     version = meta["fastembed_version"]
     if not isinstance(version, str) or len(version) > _MAX_TEXT:
         _bad("metadata field fastembed_version must be a short string")
-    _check_stats(meta["train_stats"])
+    train_stats = _check_stats(meta["train_stats"])
     args = _train_args(meta["args"], format_version)
     config = meta["dictionary"]
     _exact_keys(config, _DICTIONARY_KEYS, "dictionary")
@@ -142,12 +193,13 @@ def parse_meta(meta):
         args=args, config=config, quantization=quantization, dim=args.dim, bucket=bucket, ntokens=ntokens, nwords=nwords,
         nlabels=nlabels, n_out=nlabels - 1 if args.loss == "hs" else nlabels,
         prefix=np.frombuffer(prefix, dtype=np.uint8), settings=np.array(settings, np.int64),
-        documents=documents, continuable=continuable, training=training)
+        documents=documents, continuable=continuable, training=training, train_stats=train_stats)
 
 
 def _training_state(state, args):
     """A checkpoint's schedule and random state, checked: a SimpleNamespace of its fields."""
-    _exact_keys(state, _TRAINING_KEYS, "training")
+    optional = tuple(key for key in _TRAINING_OPTIONAL if isinstance(state, dict) and key in state)
+    _exact_keys(state, _TRAINING_KEYS + optional, "training")
     out = SimpleNamespace(
         epochs_done=_integer(state["epochs_done"], "training.epochs_done", 1, args.epoch),
         tokens_done=_integer(state["tokens_done"], "training.tokens_done", 0, _MAX_NTOKENS),
@@ -171,7 +223,23 @@ def _training_state(state, args):
     if not isinstance(streams, list) or not 1 <= len(streams) <= MAX_THREADS:
         _bad(f"metadata field training.thread_rng must be a list of 1 to {MAX_THREADS} integers")
     out.thread_rng = [_integer(x, "training.thread_rng[]", 0, 2**64 - 1) for x in streams]
+    out.out_of_core = state.get("out_of_core")  # None: a checkpoint of an older fastembed
+    if out.out_of_core is not None and type(out.out_of_core) is not bool:
+        _bad("metadata field training.out_of_core must be true or false")
+    out.best = None if state.get("best") is None else _best(state["best"], out.epochs_done)
     return out
+
+
+def _best(best, epochs_done):
+    """Early stopping's best epoch so far: ``{"epoch", "precision_at_1", "loss"}``, checked."""
+    _exact_keys(best, ("epoch", "precision_at_1", "loss"), "training.best")
+    _integer(best["epoch"], "training.best.epoch", 1, epochs_done)
+    for key, high in (("precision_at_1", 1.0), ("loss", math.inf)):
+        value = best[key]
+        if type(value) not in (int, float) or not 0 <= value <= high:
+            _bad(f"metadata field training.best.{key} must be a number between 0 and {high}, "
+                 f"got {short_repr(value)}")
+    return dict(best)
 
 
 def _quantization(value, dim):
@@ -297,6 +365,11 @@ def _quantized_members(which, rows):
     )
 
 
+def _earlier_best(dims):
+    t = dims.training
+    return t is not None and t.best is not None and t.best["epoch"] < t.epochs_done
+
+
 MEMBERS = (
     Member("bucket_ids", "<i4", lambda d: (d.n_buckets,), binds="n_buckets", check=_check_bucket_ids),
     Member("input_matrix", "<f4", lambda d: (_n_rows(d), d.dim), check=_check_input_matrix,
@@ -331,6 +404,11 @@ MEMBERS = (
            check=_check_accumulator),
     Member("doc_freq", "<i8", lambda d: (_n_rows(d),),
            present=lambda d: d.continuable and d.args.pooling == "tfidf", check=_check_doc_freq),
+    # a checkpoint of a run with patience whose best epoch is not its last: that epoch's tables
+    Member("best.input_matrix", "<f4", lambda d: (_n_rows(d), d.dim), present=_earlier_best,
+           check=_check_input_matrix),
+    Member("best.output_matrix", "<f4", lambda d: (d.n_out, d.dim), present=_earlier_best,
+           check=_check_finite),
 )
 
 

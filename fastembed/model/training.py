@@ -9,6 +9,7 @@ stopping (:mod:`fastembed.model.validation`) run.
 
 import inspect
 import math
+import os
 import time
 from functools import partial
 
@@ -50,9 +51,8 @@ _MIN_CHUNKS_PER_THREAD = 4
 
 
 def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbose=1, valid=None,
-                     sample_weight=None, callback=None, autotune_validation=None,
-                     autotune_duration=None, autotune_metric=None, autotune_refit=None, cache_dir=None,
-                     **settings):
+                     callback=None, autotune_validation=None, autotune_duration=None,
+                     autotune_metric=None, autotune_refit=None, cache_dir=None, **settings):
     """Train a text classifier on a corpus in fastText's supervised format, or on texts and labels.
 
     Every setting left out (or None) takes the value of ``preset``: "fastembed" (the default)
@@ -76,9 +76,6 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     valid : str, path, bytes, list of lines or (texts, labels), optional
         A labelled corpus scored after every epoch (P@1, R@1, loss), in
         ``model.train_stats["history"]``; see ``patience``.
-    sample_weight : array-like of float, optional
-        One non-negative weight per line of ``input`` (skipped lines included) or per text:
-        it multiplies the example's learning rate (0 leaves it out).
     callback : callable, optional
         ``callback(progress)`` gets a dict (epoch, epochs, progress, loss, lr, tokens_per_s,
         elapsed, tokens) at least once a second, and at each epoch's end with
@@ -102,7 +99,7 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     if any(value is not None for value in tune):
         from fastembed.autotune import autotune
 
-        if sample_weight is not None or callback is not None or any(v is not None for v in run.values()):
+        if callback is not None or any(v is not None for v in run.values()):
             raise ArgumentError("autotune takes no sample_weight, class_weight, callback or patience")
         if any(settings.get(name) is not None for name in ("init_model", "checkpoint", "resume")):
             raise ArgumentError("autotune takes no init_model, checkpoint or resume (it trains "
@@ -124,15 +121,12 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
         source = training_source(input, texts, labels, args.label_prefix)
         start = None
         if origin is not None:  # an init model or a checkpoint: see fastembed.model.continuation
-            if cache_dir is not None:
-                raise ArgumentError("cache_dir is for fresh runs: init_model and resume encode the "
-                                    "corpus in memory with the model's dictionary")
-            dictionary, corpus, start = origin.prepare(source, args)
+            dictionary, corpus, start = origin.prepare(source, args, cache_dir)
         else:
             dictionary, corpus = build_training_corpus(source, args, cache_dir=cache_dir)
         read_s = time.perf_counter() - t_start
-        lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix, sample_weight,
-                                     run["class_weight"])
+        lr_weights = example_weights(corpus, dictionary.labels, args.label_prefix,
+                                     run["sample_weight"], run["class_weight"])
         model = train_on_corpus(args, dictionary, corpus, verbose=verbose, example_weights=lr_weights,
                                 callback=callback, valid=valid, patience=patience, start=start,
                                 resume=origin.resume if origin is not None else None)
@@ -141,10 +135,13 @@ def train_supervised(input=None, *, texts=None, labels=None, preset=None, verbos
     return model
 
 
-def build_training_corpus(input, args, cache_dir=None):
+def build_training_corpus(input, args, cache_dir=None, out_of_core=None):
     """The dictionary and the encoded bags of a training corpus under ``args``: in memory, or
-    out of core for large files and with ``cache_dir`` (:mod:`fastembed.text.out_of_core`)."""
-    load = partial(load_corpus, cache_dir=cache_dir) if use_out_of_core(input, cache_dir) else build_corpus
+    out of core (:mod:`fastembed.text.out_of_core`) for large files and with ``cache_dir``, or
+    as ``out_of_core`` says when it is not None."""
+    if out_of_core is None:
+        out_of_core = use_out_of_core(input, cache_dir)
+    load = partial(load_corpus, cache_dir=cache_dir) if out_of_core else build_corpus
     return load(
         input, label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
@@ -210,7 +207,9 @@ def _check_run_settings(run, valid, callback):
     """Check the RUN_SETTINGS and the run's keywords; returns the patience (0: off)."""
     for setting in RUN_SETTINGS:
         value = run[setting.name]
-        if value is not None and not (setting.name == "class_weight" and isinstance(value, dict)):
+        python_form = (setting.name == "class_weight" and isinstance(value, dict)
+                       or setting.name == "sample_weight" and not isinstance(value, (str, os.PathLike)))
+        if value is not None and not python_form:  # the Python forms: checked by weights.py
             setting.check(value)
     patience = run["patience"] or 0
     if patience and valid is None:
@@ -363,9 +362,10 @@ class _Trainer:
             self.last_loss = self.workers.mean_loss()  # the checkpoint's run so far
         chunk = self.chunk_examples()
         shuffle = getattr(self.corpus, "shuffled_order", None)  # out-of-core corpora: by blocks
-        complete, early_stop = True, False
+        complete = True
+        early_stop = self.monitor.exhausted  # a checkpoint of a run that early stopping ended
         with self.workers:
-            for epoch in range(first + 1, args.epoch + 1):
+            for epoch in range(first + 1, args.epoch + 1 if not early_stop else first + 1):
                 self.progress.epoch = epoch
                 order = shuffle(rng) if shuffle else rng.permutation(n).astype(np.int64)
                 seen, loss_sum = self._loss_counters()

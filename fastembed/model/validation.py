@@ -9,7 +9,10 @@ label), with fastText's ``1e-5`` inside the log.
 
 :class:`EarlyStopping` keeps a copy of both tables as of the best epoch so far (higher P@1;
 on a tie, lower validation loss) and stops after ``patience`` epochs without a better one;
-the run then returns the best epoch's tables.
+the run then returns the best epoch's tables. A checkpoint carries the history and the best
+epoch so far, with that epoch's tables when it is not the checkpoint's own (so a checkpoint
+waiting for a better epoch is up to twice the size): a resumed run stops after the same epoch
+as the uninterrupted one and returns the same tables.
 """
 
 import numpy as np
@@ -18,6 +21,8 @@ from fastembed.model.loss import LOG_EPS
 from fastembed.text.memory import corpus_bytes
 
 __all__ = ["EarlyStopping", "EpochMonitor", "Validation", "valid_source"]
+
+_METRICS = ("valid_examples", "valid_precision_at_1", "valid_recall_at_1", "valid_loss")
 
 
 def valid_source(valid, label_prefix):
@@ -93,6 +98,21 @@ class EarlyStopping:
         self.waited += 1
         return self.waited >= self.patience
 
+    @property
+    def exhausted(self):
+        """Whether ``patience`` epochs have passed without a better one."""
+        return self.best is not None and self.waited >= self.patience
+
+    def resume(self, best, best_tables, epochs_done, tables):
+        """The state of a checkpoint after ``epochs_done`` epochs: ``best`` its best epoch so
+        far (:meth:`checkpoint_state`), ``best_tables`` that epoch's tables when it is not the
+        last one (else the current ``tables`` are copied)."""
+        self.best = (best["precision_at_1"], -best["loss"])
+        self.best_epoch = best["epoch"]
+        self.waited = epochs_done - self.best_epoch
+        self.tables = ([np.array(t) for t in best_tables] if self.waited else
+                       [np.array(t, copy=True) for t in tables])
+
     def restore(self, tables):
         """Put the best epoch's tables back (in place)."""
         if self.tables is not None:
@@ -124,6 +144,34 @@ class EpochMonitor:
         self.history.append(entry)
         return entry, stop
 
+    def checkpoint_state(self, epochs_done):
+        """What a checkpoint after ``epochs_done`` epochs keeps of early stopping: ``(best, tables)``,
+        ``best`` = {"epoch", "precision_at_1", "loss"} (None without patience), ``tables`` the
+        best epoch's (input, output) when that epoch is not the last one (else None)."""
+        stopping = self.stopping
+        if stopping is None or stopping.best_epoch is None:
+            return None, None
+        best = {"epoch": stopping.best_epoch, "precision_at_1": stopping.best[0], "loss": -stopping.best[1]}
+        return best, (stopping.tables if stopping.best_epoch < epochs_done else None)
+
+    def resume(self, state, tables):
+        """Continue from a checkpoint's ``state`` (``file_schema._training_state`` with
+        ``history`` and ``best_tables``): its history, and early stopping's best epoch so far,
+        so that a resumed run stops where the uninterrupted one would and returns the same
+        epoch. A checkpoint of a run without patience has no best epoch: patience then counts
+        from the checkpoint."""
+        self.history = [dict(h) for h in state.history if h["epoch"] <= state.epochs_done]
+        last = self.history[-1] if self.history and self.history[-1]["epoch"] == state.epochs_done else {}
+        if self.validation is not None and "valid_loss" in last:
+            self.current = {k: last[k] for k in _METRICS}
+        if self.stopping is not None and state.best is not None:
+            self.stopping.resume(state.best, state.best_tables, state.epochs_done, tables)
+
+    @property
+    def exhausted(self):
+        """Whether early stopping has stopped the run already (a resumed run's checkpoint)."""
+        return self.stopping is not None and self.stopping.exhausted
+
     def finish(self, tables, complete_epoch):
         """Training is over: the train_stats entries; the best epoch's tables put back when
         early stopping is on and the run ended at an epoch's end (a callback's stop in the
@@ -133,11 +181,11 @@ class EpochMonitor:
             stats["best_epoch"] = self.stopping.best_epoch
             if self.stopping.best_epoch != self.history[-1]["epoch"]:
                 self.stopping.restore(tables)
-                # by number: a resumed run's history starts after the checkpoint's epochs
-                self.current = next(h for h in self.history if h["epoch"] == self.stopping.best_epoch)
+                # by number: a history may have been cut to file_schema.MAX_HISTORY epochs
+                self.current = next((h for h in self.history if h["epoch"] == self.stopping.best_epoch),
+                                    None)
             self.stopping.tables = None  # the copy is freed before the model is returned
         if self.validation is not None:
             metrics = self.current if complete_epoch and self.current else self.validation.evaluate()
-            stats.update({k: metrics[k] for k in ("valid_examples", "valid_precision_at_1",
-                                                  "valid_recall_at_1", "valid_loss")})
+            stats.update({k: metrics[k] for k in _METRICS})
         return stats

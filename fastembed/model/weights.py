@@ -8,12 +8,17 @@ a weight-2 line makes one step twice as long, where two copies would make two st
 """
 
 import numbers
+import os
 
 import numpy as np
 
 from fastembed.errors import ArgumentError
 
-__all__ = ["NO_WEIGHTS", "example_weights"]
+__all__ = ["NO_WEIGHTS", "example_weights", "read_weights"]
+
+_MAX_WEIGHT = float(np.finfo(np.float32).max)  # the kernel gets the weights as float32
+_READ_BYTES = 8 << 20
+_MAX_NUMBER_BYTES = 100  # a longer line is not one number  # a weights file is read and converted in blocks of this many bytes
 
 NO_WEIGHTS = np.zeros(0, dtype=np.float32)
 """What the kernel gets without weights: every example weighs 1."""
@@ -56,22 +61,75 @@ def example_weights(corpus, labels, label_prefix, sample_weight=None, class_weig
 
 def _per_example(sample_weight, corpus):
     """``sample_weight`` (one per source line) checked, then taken at the kept examples."""
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ArgumentError("sample_weight must be an array of numbers, one per line") from None
+    if isinstance(sample_weight, (str, os.PathLike)):
+        weights = read_weights(sample_weight)
+        name = f"sample_weight file {os.fspath(sample_weight)}"
+    else:
+        try:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ArgumentError("sample_weight must be an array of numbers, one per line") from None
+        name = "sample_weight"
     n_lines = corpus.n_lines + corpus.n_skipped
     if weights.shape != (n_lines,):
-        raise ArgumentError(f"sample_weight has {weights.size} weights (shape {weights.shape}) but "
-                            f"the corpus has {n_lines} lines: give one weight per line")
-    if not np.isfinite(weights).all() or (weights < 0).any():
-        raise ArgumentError("sample_weight must be finite and non-negative")
+        got = f"{weights.size} lines" if name != "sample_weight" else (
+            f"{weights.size} weights (shape {weights.shape})")
+        raise ArgumentError(f"{name} has {got} but the corpus has {n_lines} lines: give one "
+                            "weight per line")
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0) & (weights <= _MAX_WEIGHT)))
+    if bad.size:
+        where = f" (line {bad[0] + 1}: {weights[bad[0]]})" if name != "sample_weight" else ""
+        raise ArgumentError(f"{name} must be finite and non-negative, at most {_MAX_WEIGHT:.4g}{where}")
     if corpus.kept_lines is not None:
         weights = weights[corpus.kept_lines]
     elif corpus.n_skipped:  # an out-of-core corpus does not record which lines it kept
         raise ArgumentError(f"sample_weight needs every line to be an example, but {corpus.n_skipped} "
                             "lines were skipped (blank or unlabelled) from a corpus encoded out of core")
     return weights
+
+
+def read_weights(path):
+    """The weights of a file of one number per line (a last line without its newline too):
+    float64 (n,). ArgumentError naming the first line that is not a number."""
+    pieces, n_lines, rest = [], 0, b""
+    try:
+        with open(path, "rb") as f:
+            while True:
+                block = f.read(_READ_BYTES)
+                if not block:
+                    break
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                rest = block[cut:]
+                if len(rest) > _MAX_NUMBER_BYTES:  # no newline in sight (a wrong file, /dev/zero)
+                    _numbers([rest[:_MAX_NUMBER_BYTES + 1]], path, n_lines + block.count(b"\n", 0, cut))
+                if cut:
+                    pieces.append(_numbers(block[:cut - 1].split(b"\n"), path, n_lines))
+                    n_lines += pieces[-1].size
+            if rest:
+                pieces.append(_numbers([rest], path, n_lines))
+    except IsADirectoryError:
+        raise ArgumentError(f"sample_weight file {os.fspath(path)} is a directory") from None
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float64)
+
+
+def _numbers(lines, path, first):
+    """``lines`` (bytes) as float64; ArgumentError naming the first one that is not a number."""
+    try:  # the per-line float() below runs only to name the bad line
+        if max(map(len, lines)) > _MAX_NUMBER_BYTES:  # np.array would make every line that long
+            raise ValueError
+        return np.array(lines).astype(np.float64)
+    except ValueError:
+        for i, line in enumerate(lines):
+            try:
+                if len(line) > _MAX_NUMBER_BYTES:
+                    raise ValueError
+                float(line)
+            except ValueError:
+                text = line.decode("utf-8", "replace").strip()[:40]
+                raise ArgumentError(f"sample_weight file {os.fspath(path)} line {first + i + 1}: "
+                                    f"{text!r} is not a number") from None
+        raise ArgumentError(f"sample_weight file {os.fspath(path)}: not one number per line") from None
 
 
 def _class_weights(class_weight, corpus, labels, label_prefix):
