@@ -516,7 +516,8 @@ def _cutoff(value):
 @click.option("--qout", is_flag=True, help="Quantize the output matrix too.")
 @click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="k-means seed.")
 def quantize(model_path, output, dsub, qnorm, cutoff, qout, seed):
-    """Compress MODEL: prune its input rows, product-quantize them; write a fastembed model."""
+    """Compress MODEL: prune its input rows, product-quantize them; write a fastembed model (a fastText
+    .bin/.ftz gives a fastText .ftz)."""
     import fastembed
 
     _refuse_overwriting_inputs(output, model_path)

@@ -54,6 +54,7 @@ __all__ = [
     "kmeans",
     "nearest_centroids",
     "prune_rows",
+    "pruning_order",
     "quantize_matrix",
     "row_norms",
 ]
@@ -384,6 +385,19 @@ class Pruning:
         return np.concatenate([self.word_rows, self.ngram_rows])
 
 
+def pruning_order(matrix, keep=()) -> np.ndarray:
+    """The rows of ``matrix`` in the order :func:`prune_rows` takes them (int64): those of
+    ``keep`` first (ascending), then the others by decreasing L2 norm, equal norms lowest first."""
+    n = matrix.shape[0]
+    keep = np.unique(np.asarray(keep, dtype=np.int64))
+    if keep.size and (keep[0] < 0 or keep[-1] >= n):
+        raise ArgumentError(f"prune_rows: a row to keep is outside [0, {n})")
+    order = np.argsort(-row_norms(matrix), kind="stable").astype(np.int64)
+    if keep.size:
+        order = np.concatenate([keep, order[~np.isin(order, keep)]])
+    return order
+
+
 def prune_rows(matrix, nwords, cutoff, keep=()) -> Pruning:
     """fastText's ``-cutoff``: keep the ``cutoff`` rows of ``matrix`` of largest L2 norm.
 
@@ -400,13 +414,6 @@ def prune_rows(matrix, nwords, cutoff, keep=()) -> Pruning:
         raise ArgumentError(f"prune_rows: cutoff must be a positive integer, got {cutoff!r}")
     if not 0 <= nwords <= n:
         raise ArgumentError(f"prune_rows: nwords={nwords} is outside [0, {n}]")
-    keep = np.unique(np.asarray(keep, dtype=np.int64))
-    if keep.size and (keep[0] < 0 or keep[-1] >= n):
-        raise ArgumentError(f"prune_rows: a row to keep is outside [0, {n})")
-    norms = row_norms(matrix)
-    order = np.argsort(-norms, kind="stable")
-    if keep.size:
-        order = np.concatenate([keep, order[~np.isin(order, keep)]])
-    chosen = order[:cutoff]
+    chosen = pruning_order(matrix, keep)[:cutoff]
     is_word = chosen < nwords
     return Pruning(np.sort(chosen[is_word]), chosen[~is_word])

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastembed.errors import ArgumentError
-from fastembed.quantize import NITER, QuantizedMatrix, prune_rows, quantize_matrix, row_norms
+from fastembed.quantize import (
+    NITER,
+    QuantizedMatrix,
+    prune_rows,
+    pruning_order,
+    quantize_matrix,
+)
 from fastembed.text import Dictionary
 
 __all__ = ["Quantization", "decode", "encode", "quantize_model"]
@@ -53,10 +59,11 @@ class Quantization:
         return {"dsub": self.dsub, "qnorm": self.qnorm, "qout": self.output_codes is not None}
 
 
-def _rows_to_keep(cutoff, n, model=None, order=None, dsub=DEFAULT_DSUB, qnorm=False, qout=False):
-    """``cutoff`` as a row count: an integer (0: all), a fraction in (0, 1), or "auto"."""
+def rows_to_keep(cutoff, n, fit):
+    """``cutoff`` as a row count: an integer (0: all), a fraction in (0, 1), or "auto" (then
+    ``fit()``, the count that fits the size target)."""
     if isinstance(cutoff, str) and cutoff == "auto":
-        return _rows_that_fit(model, order, dsub, qnorm, qout)
+        return fit()
     if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real):
         raise ArgumentError(f"quantize: cutoff must be a row count, a fraction in (0, 1) or 'auto', "
                            f"got {cutoff!r}")
@@ -67,7 +74,13 @@ def _rows_to_keep(cutoff, n, model=None, order=None, dsub=DEFAULT_DSUB, qnorm=Fa
     if not 0.0 < cutoff < 1.0:
         raise ArgumentError(f"quantize: cutoff must be a row count, a fraction in (0, 1) or 'auto', "
                             f"got {cutoff!r}")
-    return max(1, int(round(cutoff * n)))
+    return max(1, round(cutoff * n))
+
+
+def rows_that_fit(cost, budget):
+    """How many rows, taken in order, fit in ``budget`` bytes when row ``i`` costs ``cost[i]``
+    (at least one)."""
+    return max(1, int(np.searchsorted(np.cumsum(cost, dtype=np.int64), budget, side="right")))
 
 
 def _rows_that_fit(model, order, dsub, qnorm, qout):
@@ -90,8 +103,7 @@ def _rows_that_fit(model, order, dsub, qnorm, qout):
              + (members + 3) * _ZIP_BYTES_PER_MEMBER)
     cost = np.where(order < d.nwords, row + 16 + word_bytes[np.minimum(order, max(d.nwords - 1, 0))],
                     row + 4).astype(np.int64)
-    fits = int(np.searchsorted(np.cumsum(cost), floats / AUTO_RATIO - fixed, side="right"))
-    return max(1, fits)
+    return rows_that_fit(cost, floats / AUTO_RATIO - fixed)
 
 
 def quantize_model(model, *, dsub=DEFAULT_DSUB, qnorm=False, cutoff=DEFAULT_CUTOFF, qout=False, seed=0,
@@ -118,11 +130,8 @@ def quantize_model(model, *, dsub=DEFAULT_DSUB, qnorm=False, cutoff=DEFAULT_CUTO
     d = model.dictionary
     n_real = d.unseen_row  # every row but the zero row of unseen buckets
     eos = [d.get_word_id("</s>")] if d.get_word_id("</s>") >= 0 else []
-    order = None
-    if isinstance(cutoff, str) and cutoff == "auto":  # prune_rows's order: </s>, then by norm
-        order = np.argsort(-row_norms(model.input_matrix[:n_real]), kind="stable")
-        order = np.concatenate([eos, order[~np.isin(order, eos)]]).astype(np.int64)
-    keep = _rows_to_keep(cutoff, n_real, model, order, dsub, qnorm, qout)
+    keep = rows_to_keep(cutoff, n_real, lambda: _rows_that_fit(
+        model, pruning_order(model.input_matrix[:n_real], eos), dsub, qnorm, qout))
     pruned = prune_rows(model.input_matrix[:n_real], d.nwords, keep, keep=eos)
     word_rows, ngram_rows = pruned.word_rows, np.sort(pruned.ngram_rows)
     rows = np.concatenate([word_rows, ngram_rows])
