@@ -51,6 +51,7 @@ __all__ = [
     "FASTTEXT_KSUB",
     "Pruning",
     "QuantizedMatrix",
+    "importance",
     "kmeans",
     "nearest_centroids",
     "prune_rows",
@@ -271,18 +272,47 @@ def kmeans(points, ksub, niter, rng):
     return centroids
 
 
-def _train_codebook(x, col, width, ksub, niter, max_points, rng):
-    """Centroids ``(ksub, width)`` for the sub-vectors ``x[:, col:col + width]``."""
+def _train_codebook(x, col, width, ksub, niter, max_points, rng, p=None):
+    """Centroids ``(ksub, width)`` for the sub-vectors ``x[:, col:col + width]``; with ``p``
+    (row probabilities), k-means runs on ``max_points`` rows drawn with replacement by ``p``."""
     n = x.shape[0]
     if n <= ksub:  # every row its own centroid: exact; the spare centroids are never used
         centroids = np.zeros((ksub, width), dtype=np.float32)
         centroids[:n] = x[:, col:col + width]
         return centroids
-    if n > max_points:
+    if p is not None:
+        sample = x[rng.choice(n, size=max_points, p=p), col:col + width]
+    elif n > max_points:
         sample = x[rng.permutation(n)[:max_points], col:col + width]
     else:
         sample = x[:, col:col + width]
     return kmeans(sample, ksub, niter, rng)
+
+
+def _row_probabilities(weights, rows):
+    """``weights`` as probabilities of drawing each row (None: fastText's uniform sample)."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (rows,) or not np.isfinite(w).all() or (w < 0).any():
+        raise ArgumentError(f"quantize: weights must be {rows} finite non-negative numbers, one a row")
+    total = w.sum()
+    return None if total == 0 else w / total
+
+
+def importance(matrix) -> np.ndarray:
+    """The weights :meth:`Model.quantize` learns codebooks with: each row's squared L2 norm.
+
+    A pooled vector is a weighted sum of rows, so a row's quantization error reaches it in
+    absolute terms, and the rows of large norm are the ones training moved far from their
+    small start: the rows the model uses (the premise of pruning by norm too). A uniform
+    k-means spends most centroids on the many small rows of rare words and n-grams near their
+    start. Measured at the defaults (dsub 2, every row kept, no pruning), top-1 predictions
+    changed by quantization: TREC-6 6 of 500 uniform, 1 weighted by the squared norm (2 by
+    the norm); with the default cutoff, P@1 lost on 20 Newsgroups: 0.94 points uniform,
+    0.20 weighted.
+    """
+    return np.square(row_norms(matrix).astype(np.float64))
 
 
 def row_norms(matrix) -> np.ndarray:
@@ -309,7 +339,7 @@ def _check_matrix(matrix, name):
 
 
 def quantize_matrix(matrix, *, dsub=2, bits=8, qnorm=False, seed=0, niter=NITER,
-                    max_points=None) -> QuantizedMatrix:
+                    max_points=None, weights=None) -> QuantizedMatrix:
     """Product-quantize the rows of ``matrix`` (see the module docstring).
 
     Parameters
@@ -327,6 +357,11 @@ def quantize_matrix(matrix, *, dsub=2, bits=8, qnorm=False, seed=0, niter=NITER,
         k-means rounds (fastText: 25).
     max_points : int or None
         Sub-vectors each codebook is learnt on (default ``256 * 2**bits``, fastText's).
+    weights : (rows,) array or None
+        How much each row's quantization error counts: each codebook (and the norms') is then
+        learnt on ``max_points`` rows drawn with replacement in proportion to ``weights``,
+        so that k-means spends its centroids where the weight is (:func:`importance`).
+        None (or all zero): fastText's uniform sample without replacement.
     """
     matrix = _check_matrix(matrix, "quantize")
     rows, dim = matrix.shape
@@ -344,12 +379,13 @@ def quantize_matrix(matrix, *, dsub=2, bits=8, qnorm=False, seed=0, niter=NITER,
         raise ArgumentError(f"quantize: max_points must be an integer >= {ksub}, got {max_points!r}")
     dsub = int(dsub)
     nsubq = -(-dim // dsub)
+    p = _row_probabilities(weights, rows)
 
     norm_codes = norm_centroids = None
     if qnorm:
         norms = row_norms(matrix)
         norm_centroids = _train_codebook(norms[:, None], 0, 1, ksub, niter, max_points,
-                                         np.random.default_rng((seed, 1)))[:, 0].copy()
+                                         np.random.default_rng((seed, 1)), p)[:, 0].copy()
         norm_codes = nearest_centroids(norms[:, None], norm_centroids[:, None])
         safe = np.where(norms == 0, np.float32(1), norms)  # fastText leaves zero rows as they are
         matrix = matrix / safe[:, None]
@@ -361,7 +397,7 @@ def quantize_matrix(matrix, *, dsub=2, bits=8, qnorm=False, seed=0, niter=NITER,
     for m in range(nsubq):
         col, width = q.block(m)
         book = _train_codebook(matrix, col, width, ksub, niter, max_points,
-                               np.random.default_rng((seed, 0, m)))
+                               np.random.default_rng((seed, 0, m)), p)
         q.codebook(m)[:] = book
         _assign(matrix, col, book, column)
         codes[:, m] = column

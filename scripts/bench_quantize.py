@@ -15,6 +15,8 @@ Usage::
 
     python scripts/bench_quantize.py                       # every dataset -> scripts/results/quantize.md
     python scripts/bench_quantize.py --datasets trec6,sst2 --out /tmp/q.md
+    python scripts/bench_quantize.py --systems fastembed --baseline ../main   # the same models, quantized
+                                                                              # by another checkout too
 
 The targets (issue 15): fastembed's quantized file at least 10x smaller, at most 0.5 points of
 P@1 lost, on every dataset, at the defaults.
@@ -49,6 +51,20 @@ q.save(out + ".q.fe")
 small = fastembed.load_model(out + ".q.fe")
 print(json.dumps(dict(train_s=train_s, quantize_s=quantize_s, p1=m.test(test)[1], q_p1=small.test(test)[1],
                       size=os.path.getsize(out + ".fe"), q_size=os.path.getsize(out + ".q.fe"))))
+"""
+
+_BASELINE = """
+import json, os, sys, time
+import fastembed
+model, test, out = sys.argv[1], sys.argv[2], sys.argv[3]
+m = fastembed.load_model(model)
+t = time.perf_counter()
+q = m.quantize()
+quantize_s = time.perf_counter() - t
+q.save(out)
+small = fastembed.load_model(out)
+print(json.dumps(dict(quantize_s=quantize_s, p1=m.test(test)[1], q_p1=small.test(test)[1],
+                      size=os.path.getsize(model), q_size=os.path.getsize(out))))
 """
 
 _FASTTEXT = """
@@ -92,6 +108,9 @@ def main(argv=None):
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     p.add_argument("--systems", default="fastembed,fasttext")
     p.add_argument("--out", default=str(REPO_ROOT / "scripts" / "results" / "quantize.md"))
+    p.add_argument("--baseline", metavar="REPO",
+                   help="also quantize each fastembed model just trained with the code of REPO (another "
+                        "checkout) at its defaults: before/after on the same trained model")
     args = p.parse_args(argv)
     systems = args.systems.split(",")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -104,6 +123,11 @@ def main(argv=None):
             if "fastembed" in systems:
                 lines.append(_row(name, "fastembed", _run(_FASTEMBED, [ds.train, ds.test, out], env)))
                 print(lines[-1], flush=True)
+                if args.baseline:
+                    base_env = dict(os.environ, PYTHONPATH=args.baseline)
+                    lines.append(_row(name, "fastembed, baseline", _run(_BASELINE, [out + ".fe", ds.test, out + ".b.fe"],
+                                                                         base_env)))
+                    print(lines[-1], flush=True)
             if "fasttext" in systems:
                 loss = "ova" if ds.multilabel else "softmax"
                 lines.append(_row(name, f"fastText ({loss})", _run(_FASTTEXT, [ds.train, ds.test, out, loss], env)))

@@ -30,7 +30,13 @@ from fastembed.fasttext.layout import (
     matrix_bytes,
 )
 from fastembed.model.quantized import AUTO_RATIO, rows_that_fit, rows_to_keep
-from fastembed.quantize import NITER, prune_rows, pruning_order, quantize_matrix
+from fastembed.quantize import (
+    NITER,
+    importance,
+    prune_rows,
+    pruning_order,
+    quantize_matrix,
+)
 
 __all__ = ["quantize_fasttext"]
 
@@ -70,9 +76,12 @@ def quantize_fasttext(ft: FastTextFile, *, dsub=2, qnorm=False, cutoff="auto", q
     out = ft.dense_output()
     return FastTextFile(
         dict(a), [ft.entries[i] for i in entries.tolist()], ft.counts[entries], ft.types[entries], ft.ntokens,
-        quantize_matrix(matrix[rows], dsub=dsub, qnorm=qnorm, seed=seed, niter=niter),
-        quantize_matrix(out, dsub=dsub, qnorm=qnorm, seed=seed, niter=niter) if qout else out,
+        _quantize(matrix[rows], dsub, qnorm, seed, niter), _quantize(out, dsub, qnorm, seed, niter) if qout else out,
         pruneidx_size=size, pruneidx=pairs, version=ft.version)
+
+
+def _quantize(matrix, dsub, qnorm, seed, niter):
+    return quantize_matrix(matrix, dsub=dsub, qnorm=qnorm, seed=seed, niter=niter, weights=importance(matrix))
 
 
 def _rows_that_fit(ft, order, dsub, qnorm, qout):

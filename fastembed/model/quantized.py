@@ -26,6 +26,7 @@ from fastembed.errors import ArgumentError
 from fastembed.quantize import (
     NITER,
     QuantizedMatrix,
+    importance,
     prune_rows,
     pruning_order,
     quantize_matrix,
@@ -136,11 +137,13 @@ def quantize_model(model, *, dsub=DEFAULT_DSUB, qnorm=False, cutoff=DEFAULT_CUTO
     word_rows, ngram_rows = pruned.word_rows, np.sort(pruned.ngram_rows)
     rows = np.concatenate([word_rows, ngram_rows])
     dictionary = _kept_dictionary(d, word_rows, model.bucket_ids[ngram_rows - d.nwords])
-    codes = quantize_matrix(model.input_matrix[rows], dsub=dsub, qnorm=qnorm, seed=seed, niter=niter)
+    kept = model.input_matrix[rows]
+    codes = quantize_matrix(kept, dsub=dsub, qnorm=qnorm, seed=seed, niter=niter, weights=importance(kept))
     inp = np.concatenate([codes.dense(), np.zeros((1, model.dim), np.float32)])
     out, out_codes = model.output_matrix, None
     if qout:
-        out_codes = quantize_matrix(model.output_matrix, dsub=dsub, qnorm=qnorm, seed=seed, niter=niter)
+        out_codes = quantize_matrix(model.output_matrix, dsub=dsub, qnorm=qnorm, seed=seed, niter=niter,
+                                    weights=importance(model.output_matrix))
         out = out_codes.dense()
     idf = None if model.idf is None else np.ascontiguousarray(model.idf[np.append(rows, d.unseen_row)])
     stats = dict(model.train_stats, quantized_rows=int(rows.size), original_rows=int(n_real))
