@@ -18,7 +18,9 @@ and, for the last block, at ``m * ksub * dsub + i * lastdsub``. A ``.ftz`` file 
 written with no reshuffle (:mod:`fastembed.fasttext_format`).
 
 k-means, per block, after fastText's ``ProductQuantizer::train``: at most ``256 * ksub``
-sub-vectors (a random sample when there are more); the initial centroids are ``ksub`` of them
+sub-vectors (a random sample when there are more; with ``weights``, as :meth:`Model.quantize`
+passes them (:func:`importance`), ``256 * ksub`` rows drawn with replacement in proportion to
+their weight, drawn anew for every block); the initial centroids are ``ksub`` of them
 drawn without replacement; ``niter`` rounds of (assign every point to its nearest centroid,
 ties to the lowest index; move every centroid to the mean of its points); a centroid left
 without points takes half of the largest cluster (the lowest-numbered of equals): both start

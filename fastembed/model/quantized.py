@@ -7,7 +7,8 @@ many as fit in a file 10.5x smaller than the float one) (fastText's
 word leaves the dictionary (it is then an unknown word, as in fastText's ``.ftz``); a pruned
 bucket leaves the row map and reads the zero row, as every bucket unseen in training does. The
 remaining rows are product-quantized (:func:`fastembed.quantize.quantize_matrix`: ``dsub``
-columns per one-byte code, norms apart with ``qnorm``), and with ``qout`` the output matrix too.
+columns per one-byte code, norms apart with ``qnorm``), and with ``qout`` the output matrix too;
+the codebooks are learnt on rows drawn by squared norm (:func:`fastembed.quantize.importance`).
 
 The file holds the codes and codebooks instead of the float matrices (:data:`QUANTIZED_MEMBERS`
 in :mod:`fastembed.model.file_schema`); loading rebuilds the float rows once
