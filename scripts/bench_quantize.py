@@ -87,8 +87,10 @@ print(json.dumps(dict(train_s=train_s, quantize_s=quantize_s, p1=p1, q_p1=small.
 
 
 def _run(code, argv, env):
+    # cwd: `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH, so a run
+    # from a checkout would import that checkout's fastembed whatever PYTHONPATH says
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
-                          timeout=3600)
+                          timeout=3600, cwd=tempfile.gettempdir())
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])

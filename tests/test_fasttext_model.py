@@ -299,7 +299,7 @@ def test_quantized_fasttext_model_is_a_ftz_fasttext_predicts_from(fasttext, trai
             np.testing.assert_array_equal(a_probs, s_probs)
     if settings.get("cutoff") == 300:  # the kept rows are the .bin's rows of their word or bucket
         from fastembed.fasttext.reading import read_fasttext
-        from fastembed.quantize import quantize_matrix
+        from fastembed.quantize import importance, quantize_matrix
 
         big = read_fasttext(d / "model.bin")
         small = fastembed.load_model(d / "model.bin").quantize(**settings)
@@ -307,7 +307,7 @@ def test_quantized_fasttext_model_is_a_ftz_fasttext_predicts_from(fasttext, trai
         assert ft.input_matrix.rows == 300 and 0 < ft.nwords < big.nwords and b"</s>" in ft.words
         pairs = ft.pruneidx[np.argsort(ft.pruneidx[:, 1])]
         rows = [big.words.index(w) for w in ft.words] + (big.nwords + pairs[:, 0]).tolist()
-        expected = quantize_matrix(big.input_matrix[rows], dsub=3, qnorm=True)
+        expected = quantize_matrix(big.input_matrix[rows], dsub=3, qnorm=True, weights=importance(big.input_matrix[rows]))
         np.testing.assert_array_equal(ft.dense_input(), expected.dense())
         norms = np.linalg.norm(big.input_matrix, axis=1)
         eos = big.words.index(b"</s>")
