@@ -64,7 +64,7 @@ def ref_codebook(x, ksub, niter, max_points, rng, p=None):
         book[:n] = x
         return book
     if p is not None:  # weighted: max_points rows drawn with replacement
-        sample = x[rng.choice(n, size=max_points, p=p)]
+        sample = x[rng.choice(n, size=min(n, max_points), p=p)]
     else:
         sample = x[rng.permutation(n)[:max_points]] if n > max_points else x
     return ref_kmeans(sample, ksub, niter, rng)
