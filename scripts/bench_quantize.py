@@ -136,7 +136,7 @@ def main(argv=None):
                 print(lines[-1], flush=True)
     header = (f"# Quantized models ({time.strftime('%Y-%m-%d')})\n\n"
               "`python scripts/bench_quantize.py`: fastembed at its defaults, then `model.quantize()` at its "
-              "defaults (cutoff auto: the rows that fit in 1/10.5 of the file, dsub 2, no qnorm); fastText at its "
+              "defaults (cutoff auto: the rows that fit in 1/10.5 of the file, dsub 4, no qnorm); fastText at its "
               "defaults, then "
               "`quantize(qnorm=True, cutoff=100000, retrain=False)`. P@1 on each test set; sizes of the "
               "saved files; 2 threads, a shared machine.\n\n")
