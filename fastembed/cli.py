@@ -561,8 +561,9 @@ def _cutoff(value):
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the compressed model (.fe).")
-@click.option("--dsub", type=click.IntRange(1, None), default=2, show_default=True,
-              help="Columns per one-byte code of product quantization.")
+@click.option("--dsub", type=click.IntRange(1, None), default=None,
+              help="Columns per one-byte code of product quantization [default: 4; 2 for a fastText model, "
+                   "as fastText's quantize].")
 @click.option("--qnorm/--no-qnorm", default=False, show_default=True,
               help="Quantize each row's norm apart (one byte a row).")
 @click.option("--cutoff", default="auto", show_default=True,
@@ -571,13 +572,15 @@ def _cutoff(value):
 @click.option("--qout", is_flag=True, help="Quantize the output matrix too.")
 @click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="k-means seed.")
 def quantize(model_path, output, dsub, qnorm, cutoff, qout, seed):
-    """Compress MODEL: prune its input rows, product-quantize them; write a fastembed model."""
+    """Compress MODEL: prune its input rows, product-quantize them; write a fastembed model (a fastText
+    .bin/.ftz gives a fastText .ftz)."""
     import fastembed
 
     _refuse_overwriting_inputs(output, model_path)
     t0 = time.perf_counter()
-    small = _classifier(fastembed.load_model(model_path), model_path, "quantize").quantize(dsub=dsub, qnorm=qnorm, cutoff=_cutoff(cutoff),
-                                                      qout=qout, seed=seed)
+    settings = {} if dsub is None else {"dsub": dsub}
+    small = _classifier(fastembed.load_model(model_path), model_path, "quantize").quantize(
+        qnorm=qnorm, cutoff=_cutoff(cutoff), qout=qout, seed=seed, **settings)
     small.save(output)
     before, after = os.path.getsize(model_path), os.path.getsize(output)
     click.echo(f"{output} ({after / 1e6:.2f} MB, {before / after:.1f}x smaller than {before / 1e6:.2f} MB; "

@@ -15,6 +15,8 @@ Usage::
 
     python scripts/bench_quantize.py                       # every dataset -> scripts/results/quantize.md
     python scripts/bench_quantize.py --datasets trec6,sst2 --out /tmp/q.md
+    python scripts/bench_quantize.py --systems fastembed --baseline ../main   # the same models, quantized
+                                                                              # by another checkout too
 
 The targets (issue 15): fastembed's quantized file at least 10x smaller, at most 0.5 points of
 P@1 lost, on every dataset, at the defaults.
@@ -51,6 +53,20 @@ print(json.dumps(dict(train_s=train_s, quantize_s=quantize_s, p1=m.test(test)[1]
                       size=os.path.getsize(out + ".fe"), q_size=os.path.getsize(out + ".q.fe"))))
 """
 
+_BASELINE = """
+import json, os, sys, time
+import fastembed
+model, test, out = sys.argv[1], sys.argv[2], sys.argv[3]
+m = fastembed.load_model(model)
+t = time.perf_counter()
+q = m.quantize()
+quantize_s = time.perf_counter() - t
+q.save(out)
+small = fastembed.load_model(out)
+print(json.dumps(dict(quantize_s=quantize_s, p1=m.test(test)[1], q_p1=small.test(test)[1],
+                      size=os.path.getsize(model), q_size=os.path.getsize(out))))
+"""
+
 _FASTTEXT = """
 import json, os, sys, time
 import fasttext
@@ -71,8 +87,10 @@ print(json.dumps(dict(train_s=train_s, quantize_s=quantize_s, p1=p1, q_p1=small.
 
 
 def _run(code, argv, env):
+    # cwd: `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH, so a run
+    # from a checkout would import that checkout's fastembed whatever PYTHONPATH says
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
-                          timeout=3600)
+                          timeout=3600, cwd=tempfile.gettempdir())
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -92,6 +110,9 @@ def main(argv=None):
     p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     p.add_argument("--systems", default="fastembed,fasttext")
     p.add_argument("--out", default=str(REPO_ROOT / "scripts" / "results" / "quantize.md"))
+    p.add_argument("--baseline", metavar="REPO",
+                   help="also quantize each fastembed model just trained with the code of REPO (another "
+                        "checkout) at its defaults: before/after on the same trained model")
     args = p.parse_args(argv)
     systems = args.systems.split(",")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -104,13 +125,18 @@ def main(argv=None):
             if "fastembed" in systems:
                 lines.append(_row(name, "fastembed", _run(_FASTEMBED, [ds.train, ds.test, out], env)))
                 print(lines[-1], flush=True)
+                if args.baseline:
+                    base_env = dict(os.environ, PYTHONPATH=args.baseline)
+                    lines.append(_row(name, "fastembed, baseline", _run(_BASELINE, [out + ".fe", ds.test, out + ".b.fe"],
+                                                                         base_env)))
+                    print(lines[-1], flush=True)
             if "fasttext" in systems:
                 loss = "ova" if ds.multilabel else "softmax"
                 lines.append(_row(name, f"fastText ({loss})", _run(_FASTTEXT, [ds.train, ds.test, out, loss], env)))
                 print(lines[-1], flush=True)
     header = (f"# Quantized models ({time.strftime('%Y-%m-%d')})\n\n"
               "`python scripts/bench_quantize.py`: fastembed at its defaults, then `model.quantize()` at its "
-              "defaults (cutoff auto: the rows that fit in 1/10.5 of the file, dsub 2, no qnorm); fastText at its "
+              "defaults (cutoff auto: the rows that fit in 1/10.5 of the file, dsub 4, no qnorm); fastText at its "
               "defaults, then "
               "`quantize(qnorm=True, cutoff=100000, retrain=False)`. P@1 on each test set; sizes of the "
               "saved files; 2 threads, a shared machine.\n\n")

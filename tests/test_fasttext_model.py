@@ -271,3 +271,65 @@ def test_supervised_ns_loss_is_refused_by_name(tmp_path):
     write_fasttext(tmp_path / "ns.bin", ft)
     with pytest.raises(ModelFileError, match="loss 'ns' is not supported"):
         fastembed.load_model(tmp_path / "ns.bin")
+
+
+# -- quantizing a fastText model: a .ftz fastText reads ----------------------------------------------
+
+QUANTIZE_SETTINGS = [{}, {"cutoff": 300, "dsub": 3, "qnorm": True, "qout": True}, {"cutoff": 0}]
+
+
+@pytest.mark.jit_only
+@pytest.mark.parametrize("settings", QUANTIZE_SETTINGS, ids=["auto", "cutoff300-qnorm-qout", "all-rows"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_quantized_fasttext_model_is_a_ftz_fasttext_predicts_from(fasttext, trained, tmp_path, case, settings):
+    d, _, lines = trained[case]
+    for source in ("model.bin", "model.ftz"):  # a .ftz is quantized again from its rows
+        small = fastembed.load_model(d / source).quantize(**settings)
+        assert isinstance(small, FastTextModel) and small.source.quantized
+        small.save(tmp_path / "small.ftz")
+        theirs = fasttext.load_model(str(tmp_path / "small.ftz"))
+        assert theirs.is_quantized()
+        again = fastembed.load_model(tmp_path / "small.ftz")
+        for i, (labels, probs) in enumerate(again.predict(lines, k=-1)):
+            expected = _fasttext_predictions(theirs, lines[i], -1, 0.0)
+            assert list(labels) == [label for _, label in expected], i
+            np.testing.assert_allclose(probs, [p for p, _ in expected], rtol=0, atol=1e-5)
+        for (a_labels, a_probs), (s_labels, s_probs) in zip(again.predict(lines, k=2), small.predict(lines, k=2)):
+            assert list(a_labels) == list(s_labels)
+            np.testing.assert_array_equal(a_probs, s_probs)
+    if settings.get("cutoff") == 300:  # the kept rows are the .bin's rows of their word or bucket
+        from fastembed.fasttext.reading import read_fasttext
+        from fastembed.quantize import importance, quantize_matrix
+
+        big = read_fasttext(d / "model.bin")
+        small = fastembed.load_model(d / "model.bin").quantize(**settings)
+        ft = small.source
+        assert ft.input_matrix.rows == 300 and 0 < ft.nwords < big.nwords and b"</s>" in ft.words
+        pairs = ft.pruneidx[np.argsort(ft.pruneidx[:, 1])]
+        rows = [big.words.index(w) for w in ft.words] + (big.nwords + pairs[:, 0]).tolist()
+        expected = quantize_matrix(big.input_matrix[rows], dsub=3, qnorm=True, weights=importance(big.input_matrix[rows]))
+        np.testing.assert_array_equal(ft.dense_input(), expected.dense())
+        norms = np.linalg.norm(big.input_matrix, axis=1)
+        eos = big.words.index(b"</s>")
+        kept = norms[[r for r in rows if r != eos]]  # every kept row (</s> aside) outweighs every dropped one
+        dropped = np.delete(norms, rows)
+        assert kept.min() >= dropped.max()
+    if settings == {}:  # "auto": the .ftz fits in 1/10.5 of the .bin (when more than one row fits)
+        small = fastembed.load_model(d / "model.bin").quantize()
+        small.save(tmp_path / "auto.ftz")
+        assert small.train_stats["quantized_rows"] == 1 or (
+            os.path.getsize(tmp_path / "auto.ftz") <= os.path.getsize(d / "model.bin") / 10.5)
+
+
+def test_cli_quantizes_a_fasttext_bin(fasttext, trained, tmp_path):
+    d, _, lines = trained["charngrams-latin1"]
+    env = dict(os.environ, PYTHONPATH=str(Path(fastembed.__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-m", "fastembed.cli", "quantize", str(d / "model.bin"), "-o",
+                           str(tmp_path / "small.ftz"), "--cutoff", "500"], capture_output=True, text=True, env=env,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "500 of" in done.stdout
+    theirs = fasttext.load_model(str(tmp_path / "small.ftz"))
+    ours = fastembed.load_model(tmp_path / "small.ftz")
+    assert [list(labels) for labels, _ in ours.predict(lines[:50], k=1)] == [
+        [label for _, label in _fasttext_predictions(theirs, line, 1, 0.0)] for line in lines[:50]]

@@ -88,7 +88,7 @@ def test_quantized_file_round_trip(model, trec_test, tmp_path):
     assert (tmp_path / "q.fe").stat().st_size * 3 < (tmp_path / "m.fe").stat().st_size
     np.testing.assert_array_equal(loaded.input_matrix, q.input_matrix)
     np.testing.assert_array_equal(loaded.output_matrix, q.output_matrix)
-    assert loaded.quantization.meta() == {"dsub": 2, "qnorm": True, "qout": True}
+    assert loaded.quantization.meta() == {"dsub": 4, "qnorm": True, "qout": True}  # the default dsub
     lines = _lines(trec_test)
     for (a, pa), (b, pb) in zip(q.predict(lines, k=3), loaded.predict(lines, k=3)):
         assert a == b

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import fastembed
 from fastembed.cli import main
+from fastembed.wordvec.vectors import vec_word, vec_word_bytes, write_word2vec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -59,3 +60,41 @@ def _is_utf8(b):
         return True
     except UnicodeDecodeError:
         return False
+
+
+# -- the escaping of words (vec_word): one-to-one, valid UTF-8, ordinary words unchanged ---------
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.settings(deadline=None, max_examples=300)
+@hypothesis.given(st.binary(max_size=24) | st.text(alphabet="\\xX0aF9é\u00ff", max_size=12).map(
+    lambda s: s.encode("utf-8")) | st.lists(st.sampled_from([b"\\", b"x", b"4", b"1", b"\xe9", b"\xc3"]),
+                                            max_size=10).map(b"".join))
+def test_vec_word_is_valid_utf8_and_reads_back(word):
+    text = vec_word(word)
+    text.encode("utf-8", "strict")  # no lone surrogate: valid UTF-8 once written
+    assert vec_word_bytes(text) == word  # a left inverse: no two words share a text
+
+
+def test_vec_word_keeps_ordinary_words_and_separates_literal_escapes():
+    for word in ("café", "C:\\dir", "a\\b", "\\x4", "\\xg1", "x41", "日本"):
+        assert vec_word(word.encode("utf-8")) == word  # as fastText writes it
+    assert vec_word(b"caf\xe9") == "caf\\xe9"
+    assert vec_word(b"caf\\xe9") == "caf\\x5cxe9"  # the text, not the Latin-1 byte
+    assert vec_word(b"\\x41") == "\\x5cx41"
+
+
+def test_gensim_keeps_a_literal_escape_apart_from_the_byte(tmp_path):
+    keyed = pytest.importorskip("gensim.models.keyedvectors")
+
+    words = [b"caf\xe9", b"caf\\xe9", b"\\x41", b"A", b"plain", b"back\\slash"]
+    matrix = np.arange(len(words) * 3, dtype=np.float32).reshape(len(words), 3) / 7
+    out = tmp_path / "w.vec"
+    with open(out, "wb") as f:
+        write_word2vec(f, words, matrix)
+    kv = keyed.KeyedVectors.load_word2vec_format(str(out), binary=False)
+    assert [vec_word_bytes(k) for k in kv.index_to_key] == words
+    assert kv.index_to_key[3:] == ["A", "plain", "back\\slash"]
+    np.testing.assert_allclose(kv.vectors, matrix, rtol=1e-4)

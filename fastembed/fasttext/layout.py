@@ -35,8 +35,8 @@ import numpy as np
 from fastembed.errors import ArgumentError
 from fastembed.quantize import FASTTEXT_KSUB, QuantizedMatrix
 
-__all__ = ["ARG_NAMES", "FASTTEXT_MAGIC", "FASTTEXT_VERSION", "LABEL", "LOSS_NAMES", "MODEL_NAMES",
-           "WORD", "FastTextFile", "problem"]
+__all__ = ["ARG_NAMES", "FASTTEXT_MAGIC", "FASTTEXT_VERSION", "HEADER_BYTES", "LABEL", "LOSS_NAMES",
+           "MODEL_NAMES", "PRUNE_PAIR_BYTES", "WORD", "FastTextFile", "entry_bytes", "matrix_bytes", "problem"]
 
 FASTTEXT_MAGIC = 793712314
 FASTTEXT_VERSION = 12
@@ -150,6 +150,27 @@ class FastTextFile:
             found = keys[pos] == buckets
             rows[found] = nwords + self.pruneidx[order[pos[found]], 1]
         return rows
+
+
+# -- sizes (what write_fasttext writes) ---------------------------------------------------------
+
+HEADER_BYTES = _HEAD.size + _ARGS.size + _DICT_HEAD.size
+PRUNE_PAIR_BYTES = 8  # an int32 (bucket, row offset) pair
+
+
+def entry_bytes(entry: bytes) -> int:
+    """Bytes of a dictionary entry: the word, its NUL, count and type."""
+    return len(entry) + 1 + _ENTRY_TAIL.size
+
+
+def matrix_bytes(rows, dim, dsub=None, qnorm=False) -> int:
+    """Bytes of a matrix after its ``bool`` flag: dense (``dsub`` None), or product-quantized
+    with ``dsub`` columns per code (and the row norms apart with ``qnorm``)."""
+    if dsub is None:
+        return _MATRIX_HEAD.size + 4 * rows * dim
+    nsubq = -(-dim // dsub)
+    size = _QUANT_HEAD.size + rows * nsubq + _PQ_HEAD.size + 4 * dim * FASTTEXT_KSUB
+    return size + (rows + _PQ_HEAD.size + 4 * FASTTEXT_KSUB if qnorm else 0)
 
 
 def _dense(matrix):

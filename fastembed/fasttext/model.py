@@ -17,9 +17,11 @@ import numpy as np
 from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.fasttext.layout import LABEL, WORD, FastTextFile
 from fastembed.fasttext.predict import gold_labels, make_net, predict_block, predict_one
+from fastembed.fasttext.quantizing import quantize_fasttext
 from fastembed.fasttext.reading import read_fasttext
 from fastembed.fasttext.writing import write_fasttext
 from fastembed.model.classifier import Model, _check_single_line
+from fastembed.quantize import NITER
 from fastembed.settings import TrainArgs
 from fastembed.text import Dictionary
 from fastembed.text.hashing import as_readonly_u8
@@ -154,9 +156,16 @@ class FastTextModel(Model):
     def save_fasttext(self, path):
         write_fasttext(path, self.source)
 
-    def quantize(self, *args, **kwargs):
-        raise ArgumentError("quantizing a fastText model is fastText's own: use `fasttext quantize`, or "
-                            "retrain it with fastembed")
+    def quantize(self, *, dsub=2, qnorm=False, cutoff="auto", qout=False, seed=0, niter=NITER):
+        """A compressed copy, as fastText's ``quantize`` (without ``retrain``) makes it: a
+        fastText model again, saved as a ``.ftz`` that fastText reads too
+        (:func:`~fastembed.fasttext.quantizing.quantize_fasttext`; the settings are
+        :meth:`Model.quantize`'s)."""
+        small = type(self).from_file(quantize_fasttext(self.source, dsub=dsub, qnorm=qnorm, cutoff=cutoff,
+                                                       qout=qout, seed=seed, niter=niter))
+        small.train_stats = {"quantized_rows": small.source.input_matrix.rows,
+                             "original_rows": int(self.input_matrix.shape[0])}  # the rows a line can read
+        return small
 
     def _evaluate(self, source, k, threshold):
         """fastText's ``test``: lines with a known label, their predictions at k."""

@@ -6,6 +6,7 @@ still gets a vector from its n-grams.
 """
 
 import os
+import re
 import stat
 import struct
 
@@ -21,7 +22,7 @@ from fastembed.text import Dictionary, fnv1a_hash
 from fastembed.wordvec.corpus import vocabulary_subwords
 from fastembed.wordvec.file_schema import KIND, read_word_vectors
 
-__all__ = ["KIND", "WordVectors", "is_word_vector_file", "write_word2vec"]
+__all__ = ["KIND", "WordVectors", "is_word_vector_file", "vec_word", "vec_word_bytes", "write_word2vec"]
 
 _FASTTEXT_MODELS = {"sg": "skipgram", "cbow": "cbow"}
 _FASTTEXT_MODEL_FIELD = 4 * 7  # the args' 8th int32 (after dim, ws, epoch, minCount, neg, wordNgrams, loss)
@@ -276,17 +277,37 @@ def char_ngrams(word: bytes, minn: int, maxn: int):
     return grams
 
 
-def write_word2vec(f, word_bytes, matrix):
-    """word2vec text format to the binary file ``f``, valid UTF-8 throughout.
+# A backslash that starts ``x`` and two hex digits: the only text vec_word ever escapes besides
+# invalid UTF-8, and the only text vec_word_bytes decodes.
+_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
+
+
+def vec_word(word: bytes) -> str:
+    """``word`` as it is written in a ``.vec`` file: valid UTF-8 text, one-to-one.
 
     Corpora hold words that are not UTF-8 (20 Newsgroups has Latin-1 bytes), and gensim's
-    reader decodes strictly; such bytes are written as ``\\xNN`` escapes, which keeps every
-    word distinct.
+    reader decodes strictly. Each byte of invalid UTF-8 is written ``\\xNN`` (two lowercase hex
+    digits), and a backslash followed by ``x`` and two hex digits, which would read as such an
+    escape, is written ``\\x5c``: the word ``\\x41`` becomes ``\\x5cx41``, so it cannot meet the
+    escape of another word. Every other word, backslashes included, is written as it is, as
+    fastText writes it. :func:`vec_word_bytes` reads a word back.
     """
+    word = _ESCAPE.sub(lambda m: b"\\x5c" + m.group(0)[1:], word)
+    return word.decode("utf-8", "backslashreplace")
+
+
+def vec_word_bytes(text: str) -> bytes:
+    """The word :func:`vec_word` wrote as ``text``: every ``\\xNN`` is the byte ``NN``, read
+    left to right; the rest is UTF-8 as written."""
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "surrogateescape"))
+
+
+def write_word2vec(f, word_bytes, matrix):
+    """word2vec text format to the binary file ``f``, valid UTF-8 throughout (words through
+    :func:`vec_word`)."""
     f.write(f"{len(word_bytes)} {matrix.shape[1]}\n".encode())
     for word, vec in zip(word_bytes, matrix):
-        text = word.decode("utf-8", "backslashreplace")
-        f.write((text + " " + " ".join(f"{v:.5g}" for v in vec.tolist()) + "\n").encode("utf-8"))
+        f.write((vec_word(word) + " " + " ".join(f"{v:.5g}" for v in vec.tolist()) + "\n").encode("utf-8"))
 
 
 def is_word_vector_file(path):
