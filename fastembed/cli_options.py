@@ -6,6 +6,7 @@ range is a usage error before any work; its help and default come from the same 
 """
 
 import inspect
+import math
 import os
 
 import click
@@ -44,7 +45,7 @@ class Probability(click.FloatRange):
 
     def convert(self, value, param, ctx):
         rv = super().convert(value, param, ctx)
-        if rv != rv:
+        if math.isnan(rv):
             self.fail(f"{value!r} is not a number between 0 and 1.", param, ctx)
         return rv
 
@@ -71,7 +72,7 @@ def settings_options(command, settings=SETTINGS):
     """One option per training setting, from :data:`fastembed.settings.SETTINGS` (or ``settings``)."""
     for setting in reversed(settings):
         default = "the preset's" if setting.preset_dependent else repr(setting.default)
-        kind = dict(is_flag=True) if setting.kind is bool else dict(type=cli_type(setting))
+        kind = {"is_flag": True} if setting.kind is bool else {"type": cli_type(setting)}
         command = click.option(setting.option, setting.name, default=None, **kind,
                                help=f"{setting.help} [default: {default}]")(command)
     return command
