@@ -146,6 +146,7 @@ def test_single_line_batch_and_evaluation_paths_agree(loss, pooling):
         assert np.all(row[ids[-1]] >= np.delete(row, ids)) if ids else True
 
 
+@pytest.mark.slow_without_jit
 def test_parallel_blocks_match_serial():
     model, _ = random_model("tfidf", "softmax")
     lines = [strip_labels(line).decode("utf-8", "surrogateescape")
