@@ -8,7 +8,6 @@ arguments, a missing or malformed corpus, a corrupt model, divergence, Ctrl-C) e
 import contextlib
 import functools
 import gzip
-import inspect
 import os
 import sys
 import time
@@ -18,9 +17,10 @@ from pathlib import Path
 import click
 
 from fastembed._version import __version__
+from fastembed.cli_options import k_option, max_line_option, settings_options, threshold_option, with_presets
+from fastembed.cli_resume import file_identity, resume_command
 from fastembed.errors import FastembedError
-from fastembed.settings import (AUTOTUNE_SETTINGS, DEFAULT_MAX_LINE_BYTES, MAX_LINE_BYTES_LIMIT, PRESETS,
-                                RUN_SETTINGS, SETTINGS, UNSUPERVISED_SETTINGS, describe_presets)
+from fastembed.settings import AUTOTUNE_SETTINGS, PRESETS, RUN_SETTINGS, UNSUPERVISED_SETTINGS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -111,40 +111,7 @@ def main():
     """
 
 
-# -- options shared by commands ----------------------------------------------------------------
-
-def _max_line_option(command):
-    """--max-line-bytes: the reader's line limit for the duration of the command."""
-    def apply(ctx, param, value):
-        from fastembed.text.reader import line_limit
-
-        ctx.with_resource(line_limit(value))
-
-    return click.option(
-        "--max-line-bytes", type=click.IntRange(1, MAX_LINE_BYTES_LIMIT),
-        default=DEFAULT_MAX_LINE_BYTES, show_default=True, expose_value=False, callback=apply,
-        help="Longest line accepted, in bytes; a longer one is an error naming it.")(command)
-
-
-class _Probability(click.FloatRange):
-    """A float in [0, 1]; unlike click.FloatRange, NaN is refused."""
-
-    name = "probability"
-
-    def __init__(self):
-        super().__init__(0.0, 1.0)
-
-    def convert(self, value, param, ctx):
-        rv = super().convert(value, param, ctx)
-        if rv != rv:
-            self.fail(f"{value!r} is not a number between 0 and 1.", param, ctx)
-        return rv
-
-
-def _threshold_option(help_text):
-    return click.option("--threshold", type=_Probability(), default=0.0, show_default=True,
-                        help=help_text)
-
+# -- checks shared by commands ------------------------------------------------------------------
 
 def _refuse_overwriting_inputs(output, *inputs, option="'-o' / '--output'"):
     """A usage error, before any work, if ``output`` is one of the command's inputs."""
@@ -180,54 +147,24 @@ def bundled_corpus():
     return train, test
 
 
-def cli_type(setting):
-    """The click type of a setting: its choices, or its type with its range (out of range is a usage error)."""
-    if setting.choices:
-        return click.Choice(setting.choices)
-    if setting.kind is int:
-        return click.IntRange(setting.low, setting.high)
-    if setting.kind is float:
-        return click.FloatRange(setting.low, setting.high, min_open=setting.low_open)
-    if setting.kind is os.PathLike:
-        return click.Path(dir_okay=False)
-    return click.STRING
-
-
-def _settings_options(command, settings=SETTINGS):
-    """One option per training setting, from :data:`fastembed.settings.SETTINGS` (or ``settings``)."""
-    for setting in reversed(settings):
-        default = "the preset's" if setting.preset_dependent else repr(setting.default)
-        kind = dict(is_flag=True) if setting.kind is bool else dict(type=cli_type(setting))
-        # A flag on by default needs its off switch: --autotune-refit/--no-autotune-refit.
-        option = f"{setting.option}/--no-{setting.option[2:]}" if setting.default is True else setting.option
-        command = click.option(option, setting.name, default=None, **kind,
-                               help=f"{setting.help} [default: {default}]")(command)
-    return command
-
-
-def _with_presets(command):
-    command.help = inspect.cleandoc(command.help) + "\n\n\b\n" + "\n".join(describe_presets())
-    return command
-
-
-@_with_presets
+@with_presets
 @main.command()
 @click.argument("corpus", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", default="model.fe", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the model.")
 @click.option("--preset", type=click.Choice(PRESETS), default="fastembed",
               show_default=True, help="Where unset settings come from (see above).")
-@_settings_options
-@functools.partial(_settings_options, settings=RUN_SETTINGS)
+@settings_options
+@functools.partial(settings_options, settings=RUN_SETTINGS)
 @click.option("--valid", type=click.Path(dir_okay=False),
               help="A labelled corpus scored after every epoch (P@1, R@1, loss; see --patience).")
-@lambda command: _settings_options(command, AUTOTUNE_SETTINGS)
+@lambda command: settings_options(command, AUTOTUNE_SETTINGS)
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Encode CORPUS out of core into this directory and reuse the encoding next "
                    "time (same file, same settings). Files of 256 MiB and more are always encoded "
                    "out of core, in a temporary directory without this.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
-@_max_line_option
+@max_line_option
 def train(corpus, output, quiet, valid, **params):
     """Train a classifier on CORPUS (default: the bundled TREC-6 corpus) and save it.
 
@@ -251,13 +188,13 @@ def train(corpus, output, quiet, valid, **params):
     # other input.
     _refuse_overwriting_inputs(params["checkpoint"], *inputs, option="'--checkpoint'")
     t0 = time.perf_counter()
-    checkpoint_before = _identity(params["checkpoint"])
+    checkpoint_before = file_identity(params["checkpoint"])
     try:
         model = train_supervised(corpus, verbose=0 if quiet else 1, valid=valid, **params)
     except KeyboardInterrupt:
         resumable = params["checkpoint"] is not None and (
-            _identity(params["checkpoint"]) != checkpoint_before  # written by this run
-            or params["resume"] is not None and _identity(params["resume"]) == checkpoint_before)
+            file_identity(params["checkpoint"]) != checkpoint_before  # written by this run
+            or params["resume"] is not None and file_identity(params["resume"]) == checkpoint_before)
         if not resumable:
             raise
         given = [("--valid", None if valid == held_out else valid), ("--cache-dir", params["cache_dir"])]
@@ -265,7 +202,7 @@ def train(corpus, output, quiet, valid, **params):
         raise _Interrupted(
             f"interrupted; {output} was not written, but the checkpoint {params['checkpoint']} holds "
             f"the last complete epoch; continue with: "
-            f"{_resume_command(None if held_out else corpus, output, params['checkpoint'], given)}") from None
+            f"{resume_command(None if held_out else corpus, output, params['checkpoint'], given)}") from None
     model.save(output)
     if quiet:
         return
@@ -297,36 +234,6 @@ def train(corpus, output, quiet, valid, **params):
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key:<{width}}  {value}")
-
-
-def _identity(path):
-    """What tells whether ``path`` was replaced: (inode, size, mtime), or None if absent."""
-    try:
-        st = os.stat(path)
-    except (OSError, TypeError, ValueError):
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _resume_command(corpus, output, checkpoint, given):
-    """The ``fastembed train`` command that resumes from ``checkpoint``: the checkpoint holds
-    every stored setting, so only the run's own options (``given``: (option, value) pairs) are
-    repeated."""
-    import shlex
-
-    from fastembed.text.reader import max_line_bytes
-
-    words = ["fastembed", "train"] + ([os.fspath(corpus)] if corpus is not None else [])
-    words += ["--resume", os.fspath(checkpoint), "--checkpoint", os.fspath(checkpoint),
-              "-o", os.fspath(output)]
-    for option, value in given:  # (option, value): a flag when the value is a bool
-        if value is None or value is False:
-            continue
-        words += [option] if value is True else [option, os.fspath(value) if isinstance(
-            value, os.PathLike) else str(value)]
-    if max_line_bytes() != DEFAULT_MAX_LINE_BYTES:
-        words += ["--max-line-bytes", str(max_line_bytes())]
-    return shlex.join(words)
 
 
 def _history_lines(stats, name):
@@ -378,8 +285,8 @@ def _word_vector_command(model_name, summary):
                        "replaced only when training succeeds.")
     settings = tuple(s for s in UNSUPERVISED_SETTINGS if s.name != "model")
     command = click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")(command)
-    command = _max_line_option(command)
-    command = _settings_options(command, settings)
+    command = max_line_option(command)
+    command = settings_options(command, settings)
     command = click.option("--vec", type=click.Path(dir_okay=False),
                            help="Also write the vocabulary's vectors here (word2vec text, .vec).")(command)
     command = click.option("-o", "--output", default=f"{model_name}.fe", show_default=True,
@@ -394,18 +301,13 @@ cbow = _word_vector_command("cbow", "cbow (the context's n-grams predict the wor
 
 # -- test / predict ----------------------------------------------------------------------------
 
-def _k_option(f):
-    return click.option("-k", "k", type=int, default=1, show_default=True,
-                        help="Labels per line (-1: all).")(f)
-
-
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.argument("corpus", type=click.Path(dir_okay=False))
-@_k_option
-@_threshold_option("Count only labels at least this probable.")
+@k_option
+@threshold_option("Count only labels at least this probable.")
 @click.option("--per-label", is_flag=True, help="Precision, recall and F1 of every label.")
-@_max_line_option
+@max_line_option
 def test(model_path, corpus, k, threshold, per_label):
     """Precision and recall at K of MODEL on a labelled CORPUS."""
     import fastembed
@@ -423,10 +325,10 @@ def test(model_path, corpus, k, threshold, per_label):
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.argument("source", metavar="FILE|-", type=click.Path(dir_okay=False, allow_dash=True))
-@_k_option
+@k_option
 @click.option("--prob", is_flag=True, help="Print each label's probability after it.")
-@_threshold_option("Print only labels at least this probable.")
-@_max_line_option
+@threshold_option("Print only labels at least this probable.")
+@max_line_option
 def predict(model_path, source, k, prob, threshold):
     """The K most probable labels of each line of FILE (or stdin: -), one output line each.
 

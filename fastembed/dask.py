@@ -70,7 +70,7 @@ from fastembed.settings import TrainArgs
 from fastembed.text import scan as _scan
 from fastembed.text import ngram_rows as _rows
 from fastembed.text.building import dictionary_from_entries
-from fastembed.text.dictionary import _EOS_B, Dictionary, EncodedCorpus, _check_settings, _ro
+from fastembed.text.dictionary import _EOS_B, Dictionary, _check_settings, _ro
 
 __all__ = ["DistributedTrainingError", "predict", "train_supervised"]
 

@@ -104,8 +104,9 @@ def load_arrays(path, parse_meta, members, check_arrays=None, versions=(FORMAT_V
         Every member the file holds besides ``__meta__``, in reading order.
     check_arrays : callable, optional
         ``check_arrays(arrays, dims)``: checks across members, once all are read.
-    versions : tuple of int
-        The format versions the schema reads (``parse_meta`` sees ``meta["version"]``).
+    versions : tuple of int, or None
+        The format versions the schema reads (``parse_meta`` sees ``meta["version"]``); None:
+        any, for a ``parse_meta`` that only looks at the file's kind to choose its reader.
 
     Raises
     ------
@@ -218,6 +219,8 @@ def _read_archive(f, size, parse_meta, members, check_arrays, versions):
 def _check_format(meta, versions):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError("not a fastembed model file")
+    if versions is None:
+        return meta
     version = meta.get("version")
     if type(version) is not int or version not in versions:
         raise ModelFileError(

@@ -5,7 +5,7 @@ importing Numba. From :data:`SETTINGS` come:
 
 * :class:`TrainArgs`, the resolved settings of a run (stored in every model file), and its
   validation (:meth:`TrainArgs.validate`, also applied to untrusted model files);
-* the ``fastembed train`` options (:func:`fastembed.cli` builds them with :func:`cli_type`);
+* the ``fastembed train`` options (:mod:`fastembed.cli_options` builds them with ``cli_type``);
 * the settings table of ``train_supervised``'s docstring (:func:`docstring_table`) and the
   ``--help`` lines of the presets (:func:`describe_presets`).
 

@@ -6,6 +6,7 @@ touches compared with the init model's, an uninterrupted run for a resumed one, 
 for 2 and 4.
 """
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -47,6 +48,7 @@ def _counts(model):
 
 # -- continued training ------------------------------------------------------------------------
 
+@pytest.mark.slow_without_jit
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "rowwise-adagrad"])
 def test_continued_training_adds_the_new_corpus_and_keeps_the_rest(halves, tmp_path, optimizer):
     first, second = halves
@@ -75,6 +77,7 @@ def test_continued_training_adds_the_new_corpus_and_keeps_the_rest(halves, tmp_p
         np.testing.assert_array_equal(row_sums[new], base_row_sums[old])
 
 
+@pytest.mark.slow_without_jit
 def test_continuing_in_memory_equals_continuing_from_the_file(halves, tmp_path):
     first, second = halves
     base = fastembed.train_supervised(first, optimizer="adagrad", **SMALL)
@@ -85,6 +88,7 @@ def test_continuing_in_memory_equals_continuing_from_the_file(halves, tmp_path):
     np.testing.assert_array_equal(from_file.output_matrix, in_memory.output_matrix)
 
 
+@pytest.mark.slow_without_jit
 def test_the_schedule_restarts_and_the_optimizer_state_carries_on(halves):
     """Continuing on the same corpus: the same dictionary with doubled counts; Adagrad's sums
     only grow from the init model's; with lr near 0 the tables stay where they were, so the
@@ -172,6 +176,7 @@ def _same_model(a, b):
 @pytest.mark.parametrize("kw", [dict(optimizer="adagrad"), dict(optimizer="sgd", loss="hs"),
                                 dict(optimizer="rowwise-adagrad", deterministic=True, threads=2)],
                          ids=["adagrad", "hs", "deterministic"])
+@pytest.mark.slow_without_jit
 def test_an_interrupted_run_resumes_bit_for_bit(trec_train, tmp_path, monkeypatch, kw):
     settings = dict(SMALL, epoch=4, **kw)
     uninterrupted = fastembed.train_supervised(str(trec_train), **settings)
@@ -224,6 +229,7 @@ def test_resume_refuses_another_corpus_other_settings_and_plain_models(halves, t
 
 @pytest.mark.parametrize("kw", [dict(), dict(loss="ova", optimizer="adagrad"),
                                 dict(loss="hs", preset="fasttext")], ids=["softmax", "ova", "hs"])
+@pytest.mark.slow_without_jit
 def test_deterministic_models_are_the_same_for_1_2_and_4_threads(trec_train, trec_test, kw):
     lines = trec_test.read_text().splitlines()
     models = [fastembed.train_supervised(str(trec_train), deterministic=True,
@@ -249,8 +255,11 @@ def test_deterministic_multi_label_draws_do_not_depend_on_threads():
 # -- command line ------------------------------------------------------------------------------
 
 def _cli(*args):
+    # the user's process, compiled even in the NUMBA_DISABLE_JIT=1 coverage run: as pure Python it
+    # printed NumPy's scalar overflow warning before the one error line (issue 12)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
     return subprocess.run([sys.executable, "-m", "fastembed", *map(str, args)], capture_output=True,
-                          text=True)
+                          text=True, env=env)
 
 
 def test_cli_init_checkpoint_and_resume(halves, tmp_path):

@@ -396,6 +396,7 @@ def test_other_losses_and_optimizers_learn(trec_train, trec_test, loss, optimize
     assert m.test(trec_test)[1] > 0.65
 
 
+@pytest.mark.slow_without_jit
 def test_initialisation_is_uniform_within_bounds(trec_train):
     m = fastembed.train_supervised(str(trec_train), preset="fasttext", epoch=1, lr=1e-9, dim=50,
                                    threads=1, verbose=0)
@@ -545,6 +546,7 @@ def test_min_count_ngram_keeps_exactly_the_frequent_buckets(trec_train):
     assert m.dictionary.unseen_row in bag and not m.input_matrix[m.dictionary.unseen_row].any()
 
 
+@pytest.mark.slow_without_jit
 def test_auto_loss_is_ova_on_multi_label_corpora(trec_train):
     from conftest import FIXTURES  # noqa: PLC0415
 

@@ -146,6 +146,7 @@ def test_single_line_batch_and_evaluation_paths_agree(loss, pooling):
         assert np.all(row[ids[-1]] >= np.delete(row, ids)) if ids else True
 
 
+@pytest.mark.slow_without_jit
 def test_parallel_blocks_match_serial():
     model, _ = random_model("tfidf", "softmax")
     lines = [strip_labels(line).decode("utf-8", "surrogateescape")
@@ -305,3 +306,19 @@ def test_predict_process_writes_every_line(tmp_path):
     assert proc.returncode == 0 and proc.stderr == b""
     written = proc.stdout.decode().split("\n")
     assert written[-1] == "" and written[:-1] == [" ".join(labels) for labels, _ in model.predict(lines, k=2)]
+
+
+def test_loading_a_fastembed_model_imports_no_fasttext_module(tmp_path):
+    """Only a file that is no fastembed model is asked whether it is fastText's, so loading a .fe
+    classifier leaves fastembed.fasttext unimported (tests/test_fasttext_model.py loads fastText's
+    files through the same load_model)."""
+    model, _ = random_model("sqrt", "ova")
+    path = tmp_path / "m.fe"
+    model.save(path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    code = ("import sys, fastembed; m = fastembed.load_model(sys.argv[1]); "
+            "print(type(m).__name__, [k for k in sys.modules if k.startswith('fastembed.fasttext')])")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=600, check=False,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["Model", "[]"]

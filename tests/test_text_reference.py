@@ -85,6 +85,7 @@ def compare(data: bytes, **kw):
     ],
     ids=["unigram", "bigram", "trigram-mc2", "char-ngrams", "bigram-pruned", "char-ngrams-pruned"],
 )
+@pytest.mark.slow_without_jit
 def test_fixture_matches_reference(name, kw):
     data = fixture_bytes(name)
     d, enc, ref = compare(data, **kw)

@@ -11,14 +11,8 @@ Skipped lines are reported with ``warnings.warn(..., SkippedLinesWarning)``; a l
 than 8 MiB is a ``CorpusError`` (see :func:`line_limit`).
 """
 
-from .dictionary import (
-    EOS,
-    CorpusError,
-    Dictionary,
-    EncodedCorpus,
-    SkippedLinesWarning,
-    fnv1a_hash,
-)
+from .dictionary import EOS, CorpusError, Dictionary, fnv1a_hash
+from .encoded import EncodedCorpus, SkippedLinesWarning
 from .building import build_corpus
 from .reader import line_limit, read_bytes
 

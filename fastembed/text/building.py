@@ -11,7 +11,8 @@ from fastembed.errors import CorpusError
 
 from . import ngram_rows as _rows
 from . import scan as _scan
-from .dictionary import _EOS_B, Dictionary, EncodedCorpus, _check_settings, _ro
+from .dictionary import _EOS_B, Dictionary, _check_settings, _ro
+from .encoded import EncodedCorpus
 from .reader import read_bytes, source_name
 
 __all__ = ["build_corpus", "dictionary_from_entries"]

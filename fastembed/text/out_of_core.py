@@ -35,7 +35,8 @@ from fastembed.errors import ArgumentError
 from . import encode as _enc
 from . import ngram_rows as _rows
 from .building import dictionary_from_entries
-from .dictionary import _EOS_B, EncodedCorpus, SkippedLinesWarning, _check_settings, _ro
+from .dictionary import _EOS_B, _check_settings, _ro
+from .encoded import EncodedCorpus, SkippedLinesWarning
 from .reader import read_line_chunks, text_bytes
 from .scan import Scanner
 

@@ -147,9 +147,14 @@ class WordVectors:
     @classmethod
     def load(cls, path):
         """Read a ``.fe`` word-vector model, or a fastText unsupervised ``.bin``/``.ftz``."""
-        if _is_fasttext(path):
+        try:
+            arrays, dims = read_word_vectors(path)
+        except ModelFileError:  # asked only now, so that a .fe file does not import fastembed.fasttext
+            from fastembed.fasttext.reading import is_fasttext_file
+
+            if not is_fasttext_file(path):
+                raise
             return cls.from_fasttext(path)
-        arrays, dims = read_word_vectors(path)
         dict_arrays = {name[5:]: a for name, a in arrays.items() if name.startswith("dict.")}
         dict_arrays["bucket_ids"] = arrays["bucket_ids"]
         try:
@@ -316,16 +321,12 @@ def is_word_vector_file(path):
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return False
-        if _is_fasttext(path):
-            with open(path, "rb") as f:
-                head = f.read(8 + _FASTTEXT_MODEL_FIELD + 4)
-            return len(head) == 8 + _FASTTEXT_MODEL_FIELD + 4 and struct.unpack_from(
-                "<i", head, 8 + _FASTTEXT_MODEL_FIELD)[0] in _FASTTEXT_UNSUPERVISED
-        load_arrays(path, _peek_kind, ())  # the guarded reader: it parses the metadata first
+        # the guarded reader: it parses the metadata first; any version (the loader checks it)
+        load_arrays(path, _peek_kind, (), versions=None)
     except _Kind as kind:
         return kind.args[0] == KIND
-    except Exception:  # noqa: BLE001 -- any unreadable file: not ours to report here
-        return False
+    except Exception:  # noqa: BLE001 -- not a fastembed model file: perhaps fastText's
+        return _is_fasttext_word_vectors(path)
     return False
 
 
@@ -337,10 +338,20 @@ def _peek_kind(meta):
     raise _Kind(meta.get("kind"))
 
 
-def _is_fasttext(path):
+def _is_fasttext_word_vectors(path):
+    """True for a fastText skipgram/cbow file; asked only of files that are no fastembed model,
+    so that loading a .fe model does not import :mod:`fastembed.fasttext`."""
     from fastembed.fasttext.reading import is_fasttext_file
 
-    return is_fasttext_file(path)
+    try:
+        if not is_fasttext_file(path):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(8 + _FASTTEXT_MODEL_FIELD + 4)
+    except OSError:  # unreadable: not ours to report here
+        return False
+    return len(head) == 8 + _FASTTEXT_MODEL_FIELD + 4 and struct.unpack_from(
+        "<i", head, 8 + _FASTTEXT_MODEL_FIELD)[0] in _FASTTEXT_UNSUPERVISED
 
 
 def _word_bytes(word):

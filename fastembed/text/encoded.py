@@ -1,0 +1,82 @@
+"""The encoded corpus: CSR bags of input rows and CSR label lists, one example per kept line.
+
+:class:`~fastembed.text.dictionary.Dictionary` (``encode``), :func:`~fastembed.text.build_corpus`
+and the out-of-core encoder (:mod:`fastembed.text.out_of_core`, whose ``MappedCorpus`` maps the
+same arrays from files) produce it; the trainers and ``Model.test`` read it.
+
+Skipped lines (blank, or without a label known to the dictionary) are reported
+with :func:`warnings.warn`, category :class:`SkippedLinesWarning` (a
+``UserWarning``), once per call; the count is also in
+:attr:`EncodedCorpus.n_skipped`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["EncodedCorpus", "SkippedLinesWarning"]
+
+
+class SkippedLinesWarning(UserWarning):
+    """Some lines were skipped: blank, or without a label known to the dictionary."""
+
+
+@dataclass
+class EncodedCorpus:
+    """Encoded lines: CSR bags of input rows and CSR label lists.
+
+    Attributes
+    ----------
+    indices : int32[nnz]
+        Input-table rows; bag ``b`` is ``indices[offsets[b]:offsets[b + 1]]``
+        (values in ``[0, dictionary.n_rows)``).
+    offsets : int64[n_lines + 1]
+    label_indices : int32[n_label_ids]
+        Label ids ``0..nlabels-1``; line ``b``'s labels are
+        ``label_indices[label_offsets[b]:label_offsets[b + 1]]`` (in line
+        order, duplicates kept as fastText keeps them).
+    label_offsets : int64[n_lines + 1]
+    ntokens : int32[n_lines]
+        fastText's ``getLine`` count of each line: words (known or not),
+        labels (known or not) and ``</s>``; feeds the linear lr schedule.
+    n_skipped : int
+        Lines dropped (blank or without a known label); 0 with
+        ``keep_unlabelled=True``.
+    kept_lines : int64[n_lines] or None
+        The line of the source each example comes from, when lines were
+        skipped; None when example ``b`` is line ``b`` (nothing skipped).
+        Per-line data (sample weights) follows the examples through it.
+    """
+
+    indices: np.ndarray
+    offsets: np.ndarray
+    label_indices: np.ndarray
+    label_offsets: np.ndarray
+    ntokens: np.ndarray
+    n_skipped: int = 0
+    kept_lines: np.ndarray | None = None
+
+    @property
+    def n_lines(self) -> int:
+        """Number of encoded lines (``len(offsets) - 1``)."""
+        return len(self.offsets) - 1
+
+    def __len__(self) -> int:
+        return self.n_lines
+
+    def bag(self, b: int) -> np.ndarray:
+        """Rows of line ``b`` (a view)."""
+        return self.indices[self.offsets[b] : self.offsets[b + 1]]
+
+    def labels_of(self, b: int) -> np.ndarray:
+        """Label ids of line ``b`` (a view)."""
+        return self.label_indices[self.label_offsets[b] : self.label_offsets[b + 1]]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays."""
+        return sum(
+            a.nbytes for a in (self.indices, self.offsets, self.label_indices, self.label_offsets, self.ntokens)
+        )
