@@ -30,9 +30,10 @@ The budget and the learning rate are fastText's (``fasttext.cc`` ``trainThread``
 times *all* tokens of the corpus (unknown words and ``</s>`` included), the rate decaying
 linearly from ``lr`` to 0 over them, with the tokens of all threads. So ``epoch=5`` makes
 5 / (share of known tokens) passes, the last one partial: 5.24 on the 14.8M-word benchmark
-corpus, 5.54 on its 20 Newsgroups part. An earlier kernel made exactly ``epoch`` passes;
-WordSim353 is that sensitive to the amount of training (20 Newsgroups part: .385 at 5
-passes, .440 at 6, fastText .424 at its 5.54; scripts/results/wordvec.md).
+corpus, 5.54 on its 20 Newsgroups part. An earlier kernel made exactly ``epoch`` passes.
+Measured on the 20 Newsgroups part (scripts/results/wordvec.md), this alone does not close
+the WordSim353 gap to fastText: .383 with the budget against .381-.388 at 5 passes (fastText
+.424, .429), though 6 passes give .440 and .451.
 
 A logistic unit is the classifier's (:func:`fastembed.model.loss.binary_logistic`), with an
 exact sigmoid and log where fastText uses 512-entry tables (and a zero gradient beyond a score
