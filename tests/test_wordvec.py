@@ -96,6 +96,8 @@ def reference_train(kind, inp, out, sub_offsets, sub_rows, tokens, line_offsets,
     pairs = 0
     for line in range(line_offsets.size - 1):
         for p in range(line_offsets[line], line_offsets[line + 1], MAX_PIECE):
+            if done >= total:  # fastText's keepTraining: the budget is spent
+                return inp, out, loss_sum, pairs, done
             q = min(p + MAX_PIECE, line_offsets[line + 1])
             lr = lr0 * (1.0 - done / total)
             piece = [w for w in tokens[p:q] if ref_uniform(rng.next()) < keep_prob[w]]
@@ -143,31 +145,55 @@ def tiny_problem(seed, n_words=9, dim=6, n_extra_rows=7):
 
 
 @pytest.mark.parametrize("kind", [SKIPGRAM, CBOW], ids=["skipgram", "cbow"])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_training_steps_equal_the_numpy_reference(kind, seed):
+@pytest.mark.parametrize("seed, budget", [(0, 2.0), (1, 2.0), (2, 0.6)])
+def test_training_steps_equal_the_numpy_reference(kind, seed, budget):
+    """``budget``: the token budget over the tokens given; below 1 the kernel stops in the
+    long line, at the first piece boundary that reaches it."""
     inp, out, sub_offsets, sub_rows, tokens, line_offsets, keep, prob, index = tiny_problem(seed)
     ws, neg, lr0, state = 3, 4, 0.2, 12345 + seed
-    total = float(tokens.size * 2)
+    total = float(tokens.size * budget)
     r_inp, r_out, r_loss, r_pairs, r_tokens = reference_train(
         kind, inp, out, sub_offsets, sub_rows, tokens, line_offsets, keep, prob, index, ws, neg,
         lr0, total, state)
     workers = Workers(1)
     rng_states = np.array([state], dtype=np.uint64)
     dim = inp.shape[1]
-    assert train_lines(kind, inp, out, sub_offsets, sub_rows, tokens, line_offsets, 0,
-                       line_offsets.size - 1, keep, prob, index, ws, neg, lr0, total, 0,
-                       workers.counters, workers.losses, rng_states,
-                       np.zeros(MAX_PIECE, np.int32), np.zeros((2, 2 * ws * neg), np.int32),
-                       np.zeros(dim, np.float32), np.zeros(dim, np.float32),
-                       np.zeros(dim, np.float32))
+    unspent = train_lines(kind, inp, out, sub_offsets, sub_rows, tokens, line_offsets, 0,
+                          line_offsets.size - 1, keep, prob, index, ws, neg, lr0, total, 0,
+                          workers.counters, workers.losses, rng_states,
+                          np.zeros(MAX_PIECE, np.int32), np.zeros((2, 2 * ws * neg), np.int32),
+                          np.zeros(dim, np.float32), np.zeros(dim, np.float32),
+                          np.zeros(dim, np.float32))
+    assert unspent == (budget > 1.0)
     assert r_pairs > 100
     assert workers.counters[0, SEEN] == r_pairs
-    assert workers.counters[0, TOKENS] == r_tokens == tokens.size
+    assert workers.counters[0, TOKENS] == r_tokens
+    if budget > 1.0:
+        assert r_tokens == tokens.size
+    else:  # stopped at the first piece boundary at or past the budget, inside the long line
+        assert total <= r_tokens < total + MAX_PIECE and r_tokens < tokens.size
     np.testing.assert_allclose(workers.losses[0, LOSS_SUM], r_loss, rtol=1e-4)
     np.testing.assert_allclose(out, r_out, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(inp, r_inp, rtol=1e-3, atol=1e-4)
     assert not np.allclose(inp, tiny_problem(seed)[0], atol=1e-3)  # training moved the rows
 
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_training_budget_is_fasttexts(small_corpus, threads):
+    """fastText trains known tokens until they reach epoch x all tokens (whitespace tokens plus
+    one end of line per line, counted here from the bytes): with min_count 3 a third of this
+    corpus's tokens are unknown, so 2 epochs are more than 2 passes, the last one partial."""
+    data = small_corpus.read_bytes()
+    all_tokens = sum(len(line.split()) + 1 for line in data.splitlines())
+    m = train_unsupervised(str(small_corpus), dim=8, epoch=2, min_count=3, threads=threads,
+                           verbose=0)
+    stats = m.train_stats
+    assert stats["corpus_tokens"] == all_tokens
+    assert stats["tokens"] < 0.8 * all_tokens  # unknown words: the passes are not the epochs
+    budget = 2 * all_tokens
+    assert budget <= stats["tokens_trained"] < budget + threads * MAX_PIECE
+    assert stats["tokens_trained"] > 2.5 * stats["tokens"]
 
 # -- sampling against its formulas ---------------------------------------------------------------
 

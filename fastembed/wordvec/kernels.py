@@ -25,11 +25,15 @@ and writes them once per window, the same arithmetic up to float rounding (and u
 other threads write meanwhile, which hogwild leaves unordered anyway). An earlier kernel used
 one stale hidden vector for the whole window (fastText's skipgram without its feedback).
 
-The learning rate decays linearly over the known tokens of all epochs and all threads, to 0
-after ``epoch`` passes. fastText divides the known tokens it has trained by ``epoch`` times
-*all* tokens (unknown words included) and trains until that ratio reaches 1: on a corpus
-whose known words are 95.4% of its tokens (the 14.8M-word benchmark corpus at min_count 5)
-it makes 5.24 passes for ``epoch=5``; here ``epoch`` means passes.
+The budget and the learning rate are fastText's (``fasttext.cc`` ``trainThread``,
+``keepTraining``): training reads known tokens until they reach ``tokens_total`` = ``epoch``
+times *all* tokens of the corpus (unknown words and ``</s>`` included), the rate decaying
+linearly from ``lr`` to 0 over them, with the tokens of all threads. So ``epoch=5`` makes
+5 / (share of known tokens) passes, the last one partial: 5.24 on the 14.8M-word benchmark
+corpus, 5.54 on its 20 Newsgroups part. An earlier kernel made exactly ``epoch`` passes.
+Measured on the 20 Newsgroups part (scripts/results/wordvec.md), this alone does not close
+the WordSim353 gap to fastText: .383 with the budget against .381-.388 at 5 passes (fastText
+.424, .429), though 6 passes give .440 and .451.
 
 A logistic unit is the classifier's (:func:`fastembed.model.loss.binary_logistic`), with an
 exact sigmoid and log where fastText uses 512-entry tables (and a zero gradient beyond a score
@@ -317,17 +321,19 @@ def train_lines(model_kind, inp, out, sub_offsets, sub_rows, tokens, line_offset
     keep probability, ``alias_prob``/``alias_index`` the negatives' alias table.
 
     The learning rate is ``lr0 * (1 - tokens / tokens_total)`` with the tokens of all threads
-    (``counters[:, TOKENS]``, read at every piece of a line). This thread adds its tokens,
+    (``counters[:, TOKENS]``, read at every piece of a line); once they reach ``tokens_total``
+    the thread trains no further piece and returns False (fastText's ``keepTraining``). This thread adds its tokens,
     targets trained and summed loss to ``counters[thread]``/``losses[thread]`` and advances
     ``rng_states[thread]``. ``piece`` (int32[MAX_PIECE]), ``negs`` (int32[2, 2 * ws * neg]),
     ``hidden``, ``grad`` and ``window_grad`` (float32[dim]) are the thread's scratch.
-    Returns True.
+    Returns True if the budget is not spent.
     """
     state = rng_states[thread]
     no_state = (np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.float32))
     mine = counters[thread, TOKENS]
     loss_sum = 0.0
     seen = 0
+    spent = False
     for line in range(start, stop):
         p = line_offsets[line]
         end = line_offsets[line + 1]
@@ -338,7 +344,10 @@ def train_lines(model_kind, inp, out, sub_offsets, sub_rows, tokens, line_offset
                 if t != thread:
                     done += counters[t, TOKENS]
             progress = done / tokens_total
-            lr = np.float32(lr0 * (1.0 - progress)) if progress < 1.0 else np.float32(0.0)
+            if progress >= 1.0:
+                spent = True
+                break
+            lr = np.float32(lr0 * (1.0 - progress))
             m = 0
             for k in range(p, q):
                 w = tokens[k]
@@ -359,7 +368,9 @@ def train_lines(model_kind, inp, out, sub_offsets, sub_rows, tokens, line_offset
             mine += q - p
             counters[thread, TOKENS] = mine
             p = q
+        if spent:
+            break
     rng_states[thread] = state
     counters[thread, SEEN] += seen
     losses[thread, LOSS_SUM] += loss_sum
-    return True
+    return not spent

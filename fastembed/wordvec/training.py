@@ -76,6 +76,7 @@ def train_unsupervised(input, model=None, *, verbose=1, **settings):
     stats["total_s"] = time.perf_counter() - t_start
     stats.update(lines=int(stream.n_lines), tokens=int(stream.tokens.size),
                  corpus_tokens=int(dictionary.ntokens), words=int(nwords),
+                 tokens_trained=int(trainer.workers.tokens()),
                  buckets_used=int(subwords.bucket_ids.size), threads=int(args.n_threads),
                  final_loss=float(trainer.last_loss))
     return WordVectors(args, dictionary, inp, out, train_stats=stats)
@@ -112,7 +113,10 @@ class _Trainer:
         self.grad = thread_local_arrays(n, (args.dim,), np.float32)
         self.window_grad = thread_local_arrays(n, (args.dim,), np.float32)
         self.workers = Workers(n)
-        self.tokens_total = float(max(stream.tokens.size * args.epoch, 1))
+        # fastText's budget (kernels.py's docstring): epoch x all tokens, unknown words included,
+        # counted in known tokens; so the passes are more than epoch, the last one partial
+        self.tokens_total = float(args.epoch * dictionary.ntokens)
+        self.passes = -(-args.epoch * dictionary.ntokens // max(stream.tokens.size, 1))
         self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1)
         self.last_loss = float("nan")
 
@@ -148,6 +152,7 @@ class _Trainer:
         chunk = self.chunk_lines()
         step = self._step()
         with self.workers:  # the threads end with the last epoch (or an error)
-            for _ in range(self.args.epoch):
-                self.workers.run_epoch(self.stream.n_lines, chunk, step, self._poll)
+            for _ in range(self.passes):  # the last one ends where the budget is spent
+                if not self.workers.run_epoch(self.stream.n_lines, chunk, step, self._poll):
+                    break
         self.progress.update(self.workers.tokens(), 0.0, self.last_loss, final=True)
