@@ -31,7 +31,8 @@ def trec_test():
 
 _SKIPPED_WITHOUT_JIT = {
     "slow_without_jit": "minutes as pure Python; skipped when NUMBA_DISABLE_JIT=1",
-    "jit_only": "tests the compiled kernels themselves; skipped when NUMBA_DISABLE_JIT=1",
+    "jit_only": "tests the compiled kernels themselves (or a run whose course their float rounding "
+                "decides); skipped when NUMBA_DISABLE_JIT=1",
 }
 
 

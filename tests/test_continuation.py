@@ -359,6 +359,9 @@ def patience_run(trec_train, trec_test):
     return kw, model
 
 
+# The epochs chosen below are the compiled run's (best 5, stopped after 7): as Python
+# (NUMBA_DISABLE_JIT=1) the float rounding of the reductions differs and this seed stops at (4, 6).
+@pytest.mark.jit_only
 @pytest.mark.parametrize("after", [1, 2, 5, 6, 7])
 def test_a_resumed_run_with_patience_stops_where_the_uninterrupted_one_does(trec_train, tmp_path,
                                                                             monkeypatch, patience_run, after):
@@ -387,6 +390,7 @@ def test_a_resumed_run_with_patience_stops_where_the_uninterrupted_one_does(trec
         assert a[key] == b[key], key
 
 
+@pytest.mark.jit_only  # the compiled run's epochs, as above
 def test_resuming_without_a_best_epoch_counts_patience_from_the_checkpoint(trec_train, tmp_path,
                                                                            monkeypatch, patience_run):
     """A checkpoint of a run without patience holds no best tables: patience starts over."""
