@@ -452,6 +452,7 @@ def _status_mb(field):
 NEWSGROUPS = Path("/work/shared/data/20newsgroups/train.txt.gz")
 
 
+@pytest.mark.slow_without_jit  # two trainings on all of 20 Newsgroups: hours as Python
 @pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux's /proc")
 @pytest.mark.skipif(not NEWSGROUPS.is_file(), reason="the 20 Newsgroups corpus is not in /work/shared/data")
 def test_a_training_run_again_peaks_no_higher():
