@@ -161,7 +161,10 @@ EXPORT_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(EXPORT_CASES))
+# As Python (NUMBA_DISABLE_JIT=1) NumPy's exp differs from the compiled one in the last bit, and
+# the character n-gram model has labels of equal probability whose order that decides.
+@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.jit_only) if case == "charngrams-latin1"
+                                  else case for case in EXPORT_CASES])
 def test_fasttext_predicts_as_fastembed_on_an_exported_model(fasttext, tmp_path, case):
     fixture, params = EXPORT_CASES[case]
     corpus = tmp_path / "train.txt"
@@ -200,7 +203,10 @@ def test_export_refuses_what_fasttext_cannot_represent(tmp_path):
         model.save_fasttext(tmp_path / "m.bin")
     assert not (tmp_path / "m.bin").exists()
     model.save(tmp_path / "m.fe")
+    # the user's process: compiled even in the NUMBA_DISABLE_JIT=1 coverage run (as Python, NumPy's
+    # scalar overflow warnings of the hashing would come before the one error line)
     env = dict(os.environ, PYTHONPATH=str(Path(fastembed.__file__).resolve().parents[1]))
+    env.pop("NUMBA_DISABLE_JIT", None)
     done = subprocess.run([sys.executable, "-m", "fastembed.cli", "export", str(tmp_path / "m.fe"), "-o",
                            str(tmp_path / "m.bin")], capture_output=True, text=True, env=env)
     assert done.returncode != 0 and done.stderr.startswith("fastembed: error: cannot write a fastText model")
