@@ -17,8 +17,8 @@ from fastembed.errors import ArgumentError
 __all__ = ["NO_WEIGHTS", "example_weights", "read_weights"]
 
 _MAX_WEIGHT = float(np.finfo(np.float32).max)  # the kernel gets the weights as float32
-_READ_BYTES = 8 << 20
-_MAX_NUMBER_BYTES = 100  # a longer line is not one number  # a weights file is read and converted in blocks of this many bytes
+_READ_BYTES = 8 << 20  # a weights file is read and converted in blocks of this many bytes
+_MAX_NUMBER_BYTES = 100  # a longer line is not one number
 
 NO_WEIGHTS = np.zeros(0, dtype=np.float32)
 """What the kernel gets without weights: every example weighs 1."""
