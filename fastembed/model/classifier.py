@@ -1,6 +1,5 @@
 """The trained classifier: prediction, evaluation, vectors, and its file."""
 
-import math
 import numbers
 import os
 
@@ -8,7 +7,7 @@ import numpy as np
 
 from fastembed._version import __version__
 from fastembed.errors import ArgumentError, ModelFileError
-from fastembed.model.file_schema import VERSION, history_for_file, read_model
+from fastembed.model.file_schema import VERSION, read_model, stats_for_file
 from fastembed.model.forward import LOSS_CODES, predict_probs
 from fastembed.model.huffman import tree_arrays
 from fastembed.model.line_predict import Predictor
@@ -243,7 +242,7 @@ class Model:
             "fastembed_version": __version__,
             "args": self.args.to_dict(),
             "dictionary": self.dictionary.config(),
-            "train_stats": self._stats_for_file(),
+            "train_stats": stats_for_file(self.train_stats),
             "documents": self.documents,
             "continuable": self.continuable,
             "training": training,
@@ -251,14 +250,6 @@ class Model:
         if quantization is not None:
             meta["quantization"] = quantization
         return arrays, meta
-
-    def _stats_for_file(self):
-        """The ``train_stats`` a file keeps: numbers, strings and the history (bounded)."""
-        stats = {k: v for k, v in self.train_stats.items() if isinstance(v, (int, float, str))
-                 and (not isinstance(v, float) or math.isfinite(v))}
-        if isinstance(self.train_stats.get("history"), list):
-            stats["history"] = history_for_file(self.train_stats["history"])
-        return stats
 
     def save_fasttext(self, path):
         """Write the model as a fastText ``.bin`` that fastText's ``load_model`` reads and predicts

@@ -20,7 +20,7 @@ from fastembed.quantize import FASTTEXT_KSUB as KSUB
 from fastembed.settings import MAX_EPOCH, MAX_LABELS, MAX_THREADS, MAX_WORDS, STORED_NAMES, TrainArgs
 
 __all__ = ["MAX_HISTORY", "MEMBERS", "VERSION", "check_arrays", "history_for_file", "parse_meta",
-           "read_model"]
+           "read_model", "stats_for_file"]
 
 # Version 2 adds what continued training and resuming need: the optimizer's accumulators and
 # the document frequencies of tf-idf (``continuable``), the number of ``documents`` trained on,
@@ -103,6 +103,16 @@ def _check_stats(stats):
                 isinstance(value, str) and len(value) > _MAX_TEXT):
             _bad(f"metadata field train_stats.{short_repr(key)} must be a number or a short string")
     return dict(stats)
+
+
+def stats_for_file(stats):
+    """The ``train_stats`` a model file keeps, beside :func:`_check_stats` that reads them back:
+    the numbers (finite) and strings, and the history (:func:`history_for_file`)."""
+    kept = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))
+            and (not isinstance(v, float) or math.isfinite(v))}
+    if isinstance(stats.get("history"), list):
+        kept["history"] = history_for_file(stats["history"])
+    return kept
 
 
 def history_for_file(history):
