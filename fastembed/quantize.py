@@ -436,13 +436,14 @@ def pruning_order(matrix, keep=()) -> np.ndarray:
     return order
 
 
-def prune_rows(matrix, nwords, cutoff, keep=()) -> Pruning:
+def prune_rows(matrix, nwords, cutoff, keep=(), *, order=None) -> Pruning:
     """fastText's ``-cutoff``: keep the ``cutoff`` rows of ``matrix`` of largest L2 norm.
 
     The rows in ``keep`` (fastText: the row of ``</s>``) come first, whatever their norm;
     rows of equal norm are taken lowest first (fastText's ``std::sort`` leaves that order
     unspecified). Kept word rows (``< nwords``) stay in their order; kept n-gram rows are
-    ordered by decreasing norm, as ``Dictionary::prune`` lays them out.
+    ordered by decreasing norm, as ``Dictionary::prune`` lays them out. ``order``, when given,
+    is ``pruning_order(matrix, keep)`` already computed (the "auto" cutoff needs it first).
     """
     matrix = np.asarray(matrix)
     if matrix.ndim != 2:
@@ -452,6 +453,6 @@ def prune_rows(matrix, nwords, cutoff, keep=()) -> Pruning:
         raise ArgumentError(f"prune_rows: cutoff must be a positive integer, got {cutoff!r}")
     if not 0 <= nwords <= n:
         raise ArgumentError(f"prune_rows: nwords={nwords} is outside [0, {n}]")
-    chosen = pruning_order(matrix, keep)[:cutoff]
+    chosen = (pruning_order(matrix, keep) if order is None else order)[:cutoff]
     is_word = chosen < nwords
     return Pruning(np.sort(chosen[is_word]), chosen[~is_word])

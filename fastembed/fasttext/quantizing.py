@@ -17,6 +17,7 @@ the layout (:func:`~fastembed.fasttext.layout.matrix_bytes`).
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -62,12 +63,13 @@ def quantize_fasttext(ft: FastTextFile, *, dsub=2, qnorm=False, cutoff="auto", q
     matrix = ft.dense_input()[:nwords + row_bucket.size]
     eos = [ft.words.index(b"</s>")] if b"</s>" in ft.words else []
     n = matrix.shape[0]
-    keep = rows_to_keep(cutoff, n, lambda: _rows_that_fit(ft, pruning_order(matrix, eos), dsub, qnorm, qout))
+    order = functools.cache(lambda: pruning_order(matrix, eos))  # one sort, and none when nothing is pruned
+    keep = rows_to_keep(cutoff, n, lambda: _rows_that_fit(ft, order(), dsub, qnorm, qout))
     if keep == n and ft.pruneidx_size < 0 and row_bucket.size:  # nothing pruned: fastText's layout stays
         rows, pairs, size = np.arange(n), np.zeros((0, 2), np.int32), -1
         entries = np.arange(len(ft.entries))
     else:
-        pruned = prune_rows(matrix, nwords, keep, keep=eos)
+        pruned = prune_rows(matrix, nwords, keep, keep=eos, order=order())
         rows = pruned.rows
         pairs = np.stack([row_bucket[pruned.ngram_rows - nwords], np.arange(pruned.ngram_rows.size)],
                          axis=1).astype(np.int32)

@@ -137,9 +137,9 @@ def quantize_model(model, *, dsub=DEFAULT_DSUB, qnorm=False, cutoff=DEFAULT_CUTO
     d = model.dictionary
     n_real = d.unseen_row  # every row but the zero row of unseen buckets
     eos = [d.get_word_id("</s>")] if d.get_word_id("</s>") >= 0 else []
-    keep = rows_to_keep(cutoff, n_real, lambda: _rows_that_fit(
-        model, pruning_order(model.input_matrix[:n_real], eos), dsub, qnorm, qout))
-    pruned = prune_rows(model.input_matrix[:n_real], d.nwords, keep, keep=eos)
+    order = pruning_order(model.input_matrix[:n_real], eos)  # one sort for "auto" and the pruning
+    keep = rows_to_keep(cutoff, n_real, lambda: _rows_that_fit(model, order, dsub, qnorm, qout))
+    pruned = prune_rows(model.input_matrix[:n_real], d.nwords, keep, keep=eos, order=order)
     word_rows, ngram_rows = pruned.word_rows, np.sort(pruned.ngram_rows)
     rows = np.concatenate([word_rows, ngram_rows])
     dictionary = _kept_dictionary(d, word_rows, model.bucket_ids[ngram_rows - d.nwords])
