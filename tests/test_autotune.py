@@ -11,6 +11,7 @@ import math
 import re
 import time
 
+import numba
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -41,14 +42,17 @@ def parse(path):
 
 @pytest.fixture(scope="module")
 def corpus(trec_train, tmp_path_factory):
-    """A training slice and a validation slice (disjoint) of TREC-6, the kernels warm."""
+    """A training slice and a validation slice (disjoint) of TREC-6, the kernels warm. Without
+    the JIT (nothing to warm), 150 and 50 lines: a trial of dim 10 then takes about a second."""
     lines = open(trec_train, encoding="utf-8").readlines()
     folder = tmp_path_factory.mktemp("autotune")
     train, valid = folder / "train.txt", folder / "valid.txt"
-    train.write_text("".join(lines[:1500]), encoding="utf-8")
-    valid.write_text("".join(lines[1500:]), encoding="utf-8")
-    model = fastembed.train_supervised(str(train), verbose=0, epoch=1, **FIXED)
-    model.test(str(valid))
+    n_train, n_valid = (150, 50) if numba.config.DISABLE_JIT else (1500, len(lines) - 1500)
+    train.write_text("".join(lines[:n_train]), encoding="utf-8")
+    valid.write_text("".join(lines[n_train:n_train + n_valid]), encoding="utf-8")
+    if not numba.config.DISABLE_JIT:
+        model = fastembed.train_supervised(str(train), verbose=0, epoch=1, **FIXED)
+        model.test(str(valid))
     return train, valid
 
 
@@ -122,22 +126,7 @@ def test_returns_the_best_setting_by_the_metric(corpus):
         assert all(name not in t["settings"] for t in trials)
 
 
-@slow_without_jit
-def test_label_f1_metric_and_in_memory_validation(corpus):
-    train, valid = corpus
-    rows = parse(valid)
-    texts = [text for _, text in rows]
-    labels = [[g.removeprefix("__label__") for g in gold] for gold, _ in rows]
-    model = autotune(str(train), (texts, labels), duration=3.0, metric="f1:LOC", verbose=0, refit=False,
-                     **FIXED)
-    stats = model.train_stats["autotune"]
-    assert stats["metric"] == "f1:LOC"
-    assert math.isclose(stats["best_score"], expected_best_score(stats["trials"]), abs_tol=1e-12)
-    assert math.isclose(label_f1(model, rows, "__label__LOC"), stats["trials"][stats["best_trial"]]["score"],
-                        abs_tol=1e-12)
-
-
-@slow_without_jit
+@slow_without_jit  # two trials of dim 100 in 60 s: 22 s for the first one without the JIT on a busy machine
 def test_a_callback_stops_the_search(corpus):
     train, valid = corpus
     seen = []
@@ -153,6 +142,60 @@ def test_a_callback_stops_the_search(corpus):
     assert seen[-1]["best_score"] == stats["best_score"]
     assert set(seen[0]) == {"trial", "elapsed_s", "score", "best_score", "settings", "status"}
 
+
+
+def stop_after(n, seen):
+    """A callback that records what it is given and ends the search after ``n`` trials."""
+    def callback(info):
+        seen.append(info)
+        return len(seen) < n
+    return callback
+
+
+# Searches ended by their callback, not by the clock: the same trials on any machine, and quick
+# without the JIT (dim fixed at 10; the duration is only a ceiling).
+def test_each_trial_is_reported_and_the_best_setting_refit(corpus, capsys):
+    train, valid = corpus
+    seen = []
+    model = autotune(str(train), str(valid), duration=300.0, verbose=1, dim=10, seed=2,
+                     callback=stop_after(3, seen), **FIXED)
+    stats = model.train_stats["autotune"]
+    trials = stats["trials"]
+    assert len(trials) == 3 and stats["stopped_by"] == "callback"
+    assert math.isclose(stats["best_score"], expected_best_score(trials), abs_tol=1e-12)
+    assert [info["trial"] for info in seen] == [0, 1, 2]
+    assert [info["score"] for info in seen] == [t["score"] for t in trials]
+    assert seen[-1]["best_score"] == stats["best_score"]
+    refit = stats["refit"]
+    assert refit["status"] == "done" and refit["reason"] is None
+    assert model.train_stats["examples"] == len(parse(train)) + len(parse(valid))  # trained on both
+    assert {name: getattr(model.args, name) for name in stats["best_settings"]} == stats["best_settings"]
+    err = capsys.readouterr().err.splitlines()
+    lines = [line for line in err if re.match(r"autotune +[\d.]+/300 s  trial ", line)]
+    assert len(lines) == 3
+    for line, t in zip(lines, trials):
+        assert re.search(rf"trial +{t['trial']} {t['status']} +precision@1 {t['score']:.4f}", line), line
+        assert "dim=10" not in line and f"lr={t['settings']['lr']:.3g}" in line  # the searched settings only
+        if t["repeat_of"] is not None:
+            assert f"again trial {t['repeat_of']})" in line
+    assert any(line.startswith(f"autotune: best precision@1 {stats['best_score']:.4f} ") and
+               "stopped by callback" in line for line in err)
+    assert any(re.search(r"refit on training \+ validation data done in [\d.]+ s$", line) for line in err)
+
+
+def test_label_f1_metric_and_in_memory_validation(corpus):
+    train, valid = corpus
+    rows = parse(valid)
+    texts = [text for _, text in rows]
+    labels = [[g.removeprefix("__label__") for g in gold] for gold, _ in rows]
+    model = autotune(str(train), (texts, labels), duration=300.0, metric="f1:DESC", verbose=0, refit=False,
+                     dim=10, seed=1, callback=stop_after(3, []), **FIXED)
+    stats = model.train_stats["autotune"]
+    assert stats["metric"] == "f1:DESC" and stats["refit"]["status"] == "off"
+    assert math.isclose(stats["best_score"], expected_best_score(stats["trials"]), abs_tol=1e-12)
+    assert math.isclose(label_f1(model, rows, "__label__DESC"), stats["trials"][stats["best_trial"]]["score"],
+                        abs_tol=1e-12)
+    assert model.train_stats["examples"] == len(parse(train))
 
 def test_validation_texts_and_labels_become_corpus_lines():
     data = validation_bytes((["a b\nc", "d"], ["x", ["y", "__label__z"]]), "__label__")

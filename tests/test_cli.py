@@ -148,6 +148,57 @@ def test_bad_input_is_one_line_and_nonzero(args, fragment, trec_train, tmp_path)
     assert not out.exists()
 
 
+def test_ctrl_c_once_a_checkpoint_is_written_prints_the_command_that_resumes(trec_train, tmp_path, monkeypatch):
+    """In-process form of the subprocess test below (quick without the JIT, and measured by the
+    coverage run): Ctrl-C once epoch 1 is checkpointed. The last stderr line names the checkpoint
+    and a command that repeats only the run's own options (the quoted path with a space, the
+    sample weights, a non-default --max-line-bytes, -q), not the settings the checkpoint holds;
+    run as printed, it ends with the uninterrupted run's model."""
+    from test_continuation import _interrupted
+
+    corpus = tmp_path / "my corpus.txt"
+    lines = trec_train.read_bytes().splitlines(keepends=True)[:200]
+    corpus.write_bytes(b"".join(lines))
+    weights = tmp_path / "w.txt"
+    weights.write_text("".join(f"{1 + i % 3}\n" for i in range(len(lines))))
+    settings = ["--epoch", "3", "--dim", "8", "--threads", "1", "--sample-weight", weights,
+                "--max-line-bytes", "4096", "-q"]
+    checkpoint, out = tmp_path / "run.ckpt", tmp_path / "m.fe"
+    with monkeypatch.context() as patch:
+        _interrupted(patch, after=1)
+        result = run("train", corpus, "-o", out, "--checkpoint", checkpoint, *settings)
+    assert result.exit_code == 130, result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"fastembed: error: interrupted; {out} was not written, but the "
+                              f"checkpoint {checkpoint} holds the last complete epoch; continue with: ")
+    assert not out.exists()
+    resume = shlex.split(message.split("continue with: ")[1])
+    assert resume == ["fastembed", "train", str(corpus), "--resume", str(checkpoint), "--checkpoint",
+                      str(checkpoint), "-o", str(out), "--sample-weight", str(weights), "-q",
+                      "--max-line-bytes", "4096"]
+    assert run(*resume[1:]).exit_code == 0
+    assert run("train", corpus, "-o", tmp_path / "whole.fe", *settings).exit_code == 0
+    resumed, whole = fastembed.load_model(out), fastembed.load_model(tmp_path / "whole.fe")
+    np.testing.assert_array_equal(resumed.input_matrix, whole.input_matrix)
+    np.testing.assert_array_equal(resumed.output_matrix, whole.output_matrix)
+
+
+def test_ctrl_c_before_any_checkpoint_is_the_plain_message(trec_train, tmp_path, monkeypatch):
+    """No checkpoint written by this run: nothing to resume from, the generic message."""
+    from fastembed.model import continuation
+
+    def interrupt(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(continuation.Checkpointer, "__call__", interrupt)
+    corpus = tmp_path / "small.txt"
+    corpus.write_bytes(b"".join(trec_train.read_bytes().splitlines(keepends=True)[:100]))
+    result = run("train", corpus, "-o", tmp_path / "m.fe", "--checkpoint", tmp_path / "c.ckpt",
+                 "--epoch", "2", "--dim", "8", "--threads", "1", "-q")
+    assert_one_line_error(result, "interrupted; no model file was written or changed", code=130)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.txt"]
+
+
 def test_failed_training_keeps_the_existing_model(trec_train, tmp_path):
     out = tmp_path / "m.fe"
     out.write_bytes(b"old model")

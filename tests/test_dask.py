@@ -3,6 +3,7 @@ distributed dictionary equals the single-process one, the model is within a poin
 worker killed mid-training is retried (same model) or ends in a clear error."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -18,8 +19,6 @@ from fastembed.errors import ArgumentError  # noqa: E402
 from fastembed.model import train_supervised  # noqa: E402
 
 from conftest import DATA  # noqa: E402
-
-pytestmark = pytest.mark.slow_without_jit
 
 TRAIN, TEST = DATA / "trec6.train.txt", DATA / "trec6.test.txt"
 SETTINGS = dict(epoch=5, seed=1, dim=30)
@@ -41,6 +40,74 @@ def cluster(**config):
                                         dashboard_address=":0")
 
 
+# -- small runs, quick without the JIT (first in the file: before the process cluster below
+#    becomes the default client) ------------------------------------------------------------------
+
+SMALL = dict(epoch=2, dim=5, seed=0, min_count_ngram=2)
+
+
+def small_frame():
+    return frame(TRAIN).iloc[:200]
+
+
+def assert_predict_is_in_process_predict(model, texts, npartitions):
+    """fastembed.dask.predict on a Series and on a Bag equals Model.predict, label for label and
+    float for float."""
+    ref = model.predict(texts, k=2)
+    series = pd.Series(texts, index=np.arange(len(texts)) * 3)  # an index of its own, kept
+    got = fd.predict(model, dd.from_pandas(series, npartitions=npartitions), k=2).compute()
+    assert list(got.index) == list(series.index)
+    bag = fd.predict(model, db.from_sequence(texts, npartitions=npartitions), k=2).compute()
+    for (labels, probs), (b_labels, b_probs), (ref_labels, ref_probs) in zip(got.tolist(), bag, ref):
+        assert labels == b_labels == ref_labels
+        np.testing.assert_array_equal(probs, ref_probs)
+        np.testing.assert_array_equal(b_probs, ref_probs)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "tfidf"])
+def test_without_a_cluster_the_threaded_scheduler_trains_and_predicts(pooling, capsys):
+    """No distributed client: every task runs on dask's local threads (in this process, so the
+    coverage run measures them). Dictionary, bucket rows and idf are the single-process ones."""
+    df = small_frame()
+    lines = TRAIN.read_text(encoding="utf-8").splitlines()[:200]
+    single = train_supervised(lines, verbose=0, threads=1, pooling=pooling, **SMALL)
+    got = fd.train_supervised(dd.from_pandas(df, npartitions=3), n_groups=2, verbose=1, pooling=pooling,
+                              **SMALL)
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert [re.fullmatch(r"epoch (\d)/2: loss (\d+\.\d{4}) \(2 groups\)", line).group(1) for line in progress] \
+        == ["1", "2"]
+    assert float(progress[-1].split()[3]) == pytest.approx(got.train_stats["final_loss"], abs=5e-5)
+    assert got.dictionary.words == single.dictionary.words and got.labels == single.labels
+    np.testing.assert_array_equal(got.dictionary.word_counts, single.dictionary.word_counts)
+    np.testing.assert_array_equal(got.dictionary.bucket_ids, single.dictionary.bucket_ids)
+    if pooling == "tfidf":
+        np.testing.assert_allclose(got.idf, single.idf, rtol=1e-6)
+    else:
+        assert got.idf is None
+    assert got.input_matrix.shape == single.input_matrix.shape
+    assert got.output_matrix.shape == single.output_matrix.shape
+    assert got.train_stats["groups"] == 2 and got.train_stats["examples"] == 200
+    assert got.args.threads == 1  # no client: one thread per group
+    assert_predict_is_in_process_predict(got, df["text"].tolist()[:30], npartitions=4)
+
+
+def test_an_in_process_cluster_trains_what_the_threaded_scheduler_trains():
+    """The same groups, seeds and averaging on 2 workers of a cluster in this process as on the
+    local threads: the same tables, bit for bit. Predictions through the scattered model file,
+    loaded once per process, equal in-process ones."""
+    df = small_frame()
+    local = fd.train_supervised(dd.from_pandas(df, npartitions=4), n_groups=2, verbose=0, **SMALL)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as c, distributed.Client(c):
+        got = fd.train_supervised(dd.from_pandas(df, npartitions=4), verbose=0, **SMALL)
+        assert got.train_stats["groups"] == 2  # one group per worker
+        np.testing.assert_array_equal(got.input_matrix, local.input_matrix)
+        np.testing.assert_array_equal(got.output_matrix, local.output_matrix)
+        before = fd._loads
+        assert_predict_is_in_process_predict(got, df["text"].tolist()[:30], npartitions=3)
+        assert fd._loads == before + 1  # one process: loaded once for both collections' tasks
+
+
 @pytest.fixture(scope="module")
 def client():
     with cluster() as c, distributed.Client(c) as cl:
@@ -57,6 +124,7 @@ def distributed_model(client):
     return fd.train_supervised(dd.from_pandas(frame(TRAIN), npartitions=4), verbose=0, **SETTINGS)
 
 
+@pytest.mark.slow_without_jit  # trains on all of TREC-6
 def test_predict_equals_in_process_and_loads_once_per_worker(client, single):
     texts = frame(TEST)["text"]
     ref = single.predict(texts.tolist(), k=2, threshold=0.01)
@@ -71,6 +139,7 @@ def test_predict_equals_in_process_and_loads_once_per_worker(client, single):
     assert all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
 
 
+@pytest.mark.slow_without_jit  # trains on all of TREC-6
 def test_distributed_dictionary_is_the_single_process_one(distributed_model, single):
     a, b = distributed_model.dictionary, single.dictionary
     assert a.words == b.words and a.labels == b.labels
@@ -79,6 +148,7 @@ def test_distributed_dictionary_is_the_single_process_one(distributed_model, sin
     np.testing.assert_allclose(distributed_model.idf, single.idf, rtol=1e-6)
 
 
+@pytest.mark.slow_without_jit  # trains on all of TREC-6
 def test_distributed_model_within_a_point_of_single_process(distributed_model, single):
     _, p_single, _ = single.test(TEST)
     _, p_dist, _ = distributed_model.test(TEST)
@@ -106,6 +176,7 @@ class KillOnce(distributed.WorkerPlugin):
             return
 
 
+@pytest.mark.slow_without_jit  # trains on all of TREC-6
 def test_killed_worker_is_retried_and_gives_the_same_model(tmp_path, distributed_model):
     with cluster() as c, distributed.Client(c) as cl:
         cl.register_plugin(KillOnce(tmp_path))
@@ -115,6 +186,7 @@ def test_killed_worker_is_retried_and_gives_the_same_model(tmp_path, distributed
     np.testing.assert_array_equal(got.output_matrix, distributed_model.output_matrix)
 
 
+@pytest.mark.slow_without_jit  # trains on all of TREC-6
 def test_killed_worker_without_retries_is_a_clear_error(tmp_path):
     with cluster(**{"distributed.scheduler.allowed-failures": 0}) as c, distributed.Client(c) as cl:
         cl.register_plugin(KillOnce(tmp_path))
@@ -122,7 +194,7 @@ def test_killed_worker_without_retries_is_a_clear_error(tmp_path):
             fd.train_supervised(dd.from_pandas(frame(TRAIN), npartitions=4), verbose=0, **SETTINGS)
 
 
-def test_arguments_are_checked(client):
+def test_arguments_are_checked():
     ddf = dd.from_pandas(frame(TEST), npartitions=2)
     with pytest.raises(ArgumentError, match="no column 'body'"):
         fd.train_supervised(ddf, text="body")

@@ -290,12 +290,7 @@ QUANTIZE_SETTINGS = [{}, {"cutoff": 300, "dsub": 3, "qnorm": True, "qout": True}
 def test_quantized_fasttext_model_is_a_ftz_fasttext_predicts_from(fasttext, trained, tmp_path, case, settings):
     d, _, lines = trained[case]
     for source in ("model.bin", "model.ftz"):  # a .ftz is quantized again from its rows
-        small = fastembed.load_model(d / source).quantize(**settings)
-        assert isinstance(small, FastTextModel) and small.source.quantized
-        small.save(tmp_path / "small.ftz")
-        theirs = fasttext.load_model(str(tmp_path / "small.ftz"))
-        assert theirs.is_quantized()
-        again = fastembed.load_model(tmp_path / "small.ftz")
+        small, theirs, again = _quantized_and_read_back(fasttext, d / source, settings, tmp_path)
         for i, (labels, probs) in enumerate(again.predict(lines, k=-1)):
             expected = _fasttext_predictions(theirs, lines[i], -1, 0.0)
             assert list(labels) == [label for _, label in expected], i
@@ -303,28 +298,72 @@ def test_quantized_fasttext_model_is_a_ftz_fasttext_predicts_from(fasttext, trai
         for (a_labels, a_probs), (s_labels, s_probs) in zip(again.predict(lines, k=2), small.predict(lines, k=2)):
             assert list(a_labels) == list(s_labels)
             np.testing.assert_array_equal(a_probs, s_probs)
-    if settings.get("cutoff") == 300:  # the kept rows are the .bin's rows of their word or bucket
-        from fastembed.fasttext.reading import read_fasttext
-        from fastembed.quantize import importance, quantize_matrix
-
-        big = read_fasttext(d / "model.bin")
+    if settings.get("cutoff") == 300:
         small = fastembed.load_model(d / "model.bin").quantize(**settings)
-        ft = small.source
-        assert ft.input_matrix.rows == 300 and 0 < ft.nwords < big.nwords and b"</s>" in ft.words
-        pairs = ft.pruneidx[np.argsort(ft.pruneidx[:, 1])]
-        rows = [big.words.index(w) for w in ft.words] + (big.nwords + pairs[:, 0]).tolist()
-        expected = quantize_matrix(big.input_matrix[rows], dsub=3, qnorm=True, weights=importance(big.input_matrix[rows]))
-        np.testing.assert_array_equal(ft.dense_input(), expected.dense())
-        norms = np.linalg.norm(big.input_matrix, axis=1)
-        eos = big.words.index(b"</s>")
-        kept = norms[[r for r in rows if r != eos]]  # every kept row (</s> aside) outweighs every dropped one
-        dropped = np.delete(norms, rows)
-        assert kept.min() >= dropped.max()
-    if settings == {}:  # "auto": the .ftz fits in 1/10.5 of the .bin (when more than one row fits)
-        small = fastembed.load_model(d / "model.bin").quantize()
-        small.save(tmp_path / "auto.ftz")
-        assert small.train_stats["quantized_rows"] == 1 or (
-            os.path.getsize(tmp_path / "auto.ftz") <= os.path.getsize(d / "model.bin") / 10.5)
+        _assert_the_kept_rows_are_the_largest(d / "model.bin", small, 300, dsub=3, qnorm=True)
+    if settings == {}:
+        _assert_auto_fits(d / "model.bin", fastembed.load_model(d / "model.bin").quantize(), tmp_path)
+
+
+def _quantized_and_read_back(fasttext, path, settings, tmp_path):
+    """The model at ``path`` quantized, saved as small.ftz; and that file as fastText and as
+    fastembed read it."""
+    small = fastembed.load_model(path).quantize(**settings)
+    assert isinstance(small, FastTextModel) and small.source.quantized
+    small.save(tmp_path / "small.ftz")
+    theirs = fasttext.load_model(str(tmp_path / "small.ftz"))
+    assert theirs.is_quantized()
+    return small, theirs, fastembed.load_model(tmp_path / "small.ftz")
+
+
+def _assert_the_kept_rows_are_the_largest(bin_path, small, cutoff, **settings):
+    """The kept rows are the .bin's rows of their word or bucket, quantized as fastembed.quantize
+    does; every kept row (</s> aside) outweighs every dropped one."""
+    from fastembed.fasttext.reading import read_fasttext
+    from fastembed.quantize import importance, quantize_matrix
+
+    big = read_fasttext(bin_path)
+    ft = small.source
+    assert ft.input_matrix.rows == cutoff and 0 < ft.nwords < big.nwords and b"</s>" in ft.words
+    pairs = ft.pruneidx[np.argsort(ft.pruneidx[:, 1])]
+    rows = [big.words.index(w) for w in ft.words] + (big.nwords + pairs[:, 0]).tolist()
+    expected = quantize_matrix(big.input_matrix[rows], weights=importance(big.input_matrix[rows]), **settings)
+    np.testing.assert_array_equal(ft.dense_input(), expected.dense())
+    norms = np.linalg.norm(big.input_matrix, axis=1)
+    eos = big.words.index(b"</s>")
+    kept = norms[[r for r in rows if r != eos]]
+    dropped = np.delete(norms, rows)
+    assert kept.min() >= dropped.max()
+
+
+def _assert_auto_fits(bin_path, small, tmp_path):
+    """"auto": the .ftz fits in 1/10.5 of the .bin (when more than one row fits)."""
+    small.save(tmp_path / "auto.ftz")
+    assert small.train_stats["quantized_rows"] == 1 or (
+        os.path.getsize(tmp_path / "auto.ftz") <= os.path.getsize(bin_path) / 10.5)
+
+
+def _probabilities(labels_probs):
+    return dict(zip(labels_probs[0], np.asarray(labels_probs[1], dtype=np.float64)))
+
+
+@pytest.mark.parametrize("source", ["model.bin", "model.ftz"])
+def test_a_small_quantized_fasttext_model_predicts_as_fasttext_reads_it(fasttext, trained, tmp_path, source):
+    """The form of the test above that runs without the JIT in seconds: at most 256 rows per
+    matrix (k-means then has nothing to do), 1 k-means pass for "auto", the first 100 lines; and
+    each line's probabilities compared label by label (without the JIT, NumPy's exp may order
+    labels of equal probability differently from fastText's)."""
+    d, _, lines = trained["softmax-bigram"]
+    small, theirs, again = _quantized_and_read_back(
+        fasttext, d / source, dict(cutoff=200, dsub=2, qnorm=True, qout=True, niter=1), tmp_path)
+    for line, ours in zip(lines[:100], again.predict(lines[:100], k=-1)):
+        expected = {label: p for p, label in _fasttext_predictions(theirs, line, -1, 0.0)}
+        got = _probabilities(ours)
+        assert set(got) == set(expected), line
+        np.testing.assert_allclose([got[label] for label in expected], list(expected.values()), rtol=0, atol=1e-5)
+    if source == "model.bin":
+        _assert_the_kept_rows_are_the_largest(d / source, small, 200, dsub=2, qnorm=True, niter=1)
+        _assert_auto_fits(d / source, fastembed.load_model(d / source).quantize(niter=1), tmp_path)
 
 
 def test_cli_quantizes_a_fasttext_bin(fasttext, trained, tmp_path):

@@ -66,15 +66,15 @@ class Progress:
         return info
 
     def update(self, tokens, lr, loss, final=False):
-        """Report the state after ``tokens`` tokens: to the bar (which throttles itself) and, at
-        most every :data:`CALLBACK_INTERVAL` seconds, to the callback. ``final``: the run is
-        over, the bar ends its line (the callback heard of the last epoch's end already)."""
+        """Report the state after ``tokens`` tokens: to the bar (which throttles itself) and, at most
+        every :data:`CALLBACK_INTERVAL` seconds, to the callback until it returns False (the workers
+        stop later). ``final``: the run is over, the bar ends its line (the callback had the epoch's end)."""
         if self.bar is None and self.callback is None:
             return
         info = self.report(tokens, lr, loss)
         if self.bar is not None:
             self.bar(info, final=final)
-        if self.callback is not None and not final:
+        if self.callback is not None and not final and not self.stopped:
             now = time.perf_counter()
             if now - self._last_callback >= CALLBACK_INTERVAL:
                 self._last_callback = now
