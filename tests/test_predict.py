@@ -153,7 +153,7 @@ def test_parallel_blocks_match_serial():
              for line in fixture_lines("20newsgroups_test_head400.txt.gz")]
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
     assert worth_threads(len(data), len(lines), 0)  # the parallel kernel runs (with 2 threads or more)
-    assert not worth_threads(len(data) // 100, 4, model.dim * len(model.labels))  # a few lines: serial
+    assert not worth_threads(sum(map(len, lines[:2])), 2, model.dim * len(model.labels))  # two lines: serial
     big = model.predict_lines(data, k=2)
     small = [model.predict(line, k=2) for line in lines]  # one line: always the serial kernel
     assert len(big) == len(small) == len(lines)
