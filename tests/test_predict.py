@@ -20,7 +20,7 @@ from text_reference import RefDict
 import fastembed
 from fastembed.model.classifier import Model
 from fastembed.model.huffman import build_paths
-from fastembed.model.line_predict import PARALLEL_MIN_BYTES
+from fastembed.model.line_predict import worth_threads
 from fastembed.settings import TrainArgs
 from fastembed.text import build_corpus
 
@@ -152,9 +152,10 @@ def test_parallel_blocks_match_serial():
     lines = [strip_labels(line).decode("utf-8", "surrogateescape")
              for line in fixture_lines("20newsgroups_test_head400.txt.gz")]
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-    assert len(data) >= PARALLEL_MIN_BYTES  # the parallel kernel runs
+    assert worth_threads(len(data), len(lines), 0)  # the parallel kernel runs (with 2 threads or more)
+    assert not worth_threads(sum(map(len, lines[:2])), 2, model.dim * len(model.labels))  # two lines: serial
     big = model.predict_lines(data, k=2)
-    small = [r for start in range(0, len(lines), 25) for r in model.predict(lines[start:start + 25], k=2)]
+    small = [model.predict(line, k=2) for line in lines]  # one line: always the serial kernel
     assert len(big) == len(small) == len(lines)
     for (la, pa), (lb, pb) in zip(big, small):
         assert la == lb

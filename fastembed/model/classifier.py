@@ -128,14 +128,19 @@ class Model:
         (labels, probs) for a string: a tuple of label strings and a float array, most probable
         first. A list of such pairs for a list.
         """
-        if isinstance(text, str):  # one line: one serial kernel call into buffers made once
-            _check_single_line(text, "text")
+        if isinstance(text, str):  # one line: one serial kernel call into a scratch made once
+            if "\n" in text or 4 * len(text) > max_line_bytes():  # else it is one line within the limit
+                _check_single_line(text, "text")
             predictor = self._ready()
-            count = predictor.line(text.encode("utf-8", "surrogateescape"), self._check_k(k),
-                                   _check_threshold(threshold))
-            labels = self.dictionary.labels
+            if not (type(k) is int and k == 1 and type(threshold) is float and threshold == 0.0):
+                k, threshold = self._check_k(k), _check_threshold(threshold)
+            line = text.encode("utf-8", "surrogateescape")
+            if len(line) > predictor.line_bytes:
+                predictor.fit(len(line))
+            count = predictor.call(k, threshold, line)  # Predictor.line, without a method call's cost
             if count == 1:
-                return (labels[predictor.top_ids[0]],), predictor.top_probs[:1].copy()
+                return (self.dictionary.labels[predictor.top_ids.item(0)],), predictor.top_probs_1.copy()
+            labels = self.dictionary.labels
             return (tuple([labels[i] for i in predictor.top_ids[:count].tolist()]),
                     predictor.top_probs[:count].copy())
         lines = list(text)
@@ -163,8 +168,8 @@ class Model:
 
         Returns ``(top_ids int32[n_lines, k'], top_probs float64[n_lines, k'], counts int32[n_lines])``
         with ``k' = min(k, n_labels)``: line ``i``'s labels are ``top_ids[i, :counts[i]]``, most
-        probable first. Blocks of at least :data:`~fastembed.model.line_predict.PARALLEL_MIN_BYTES`
-        use every thread.
+        probable first. Blocks worth it (:func:`~fastembed.model.line_predict.worth_threads`) use
+        every thread.
         """
         if isinstance(data, (bytes, bytearray, memoryview)):
             data = np.frombuffer(data, dtype=np.uint8)

@@ -7,20 +7,21 @@ Each line goes through the whole chain in one pass: tokens hashed and looked up
 numbers are those of the batch path (:meth:`Model._bag_probabilities`): same rows, same
 weights, same summation order.
 
-* :func:`predict_one` -- one line, serial, into buffers allocated once per model: no thread
-  team woken, nothing allocated per call.
+* :func:`predict_one` -- one line, serial, into a scratch array allocated once per model: no
+  thread team woken, nothing allocated per call.
 * :func:`predict_block` / :func:`predict_block_parallel` -- a block of ``'\\n'``-separated
   lines; the parallel one only for blocks worth waking the thread team for
-  (:data:`PARALLEL_MIN_BYTES`).
+  (:func:`worth_threads`).
 
-The model's part of the arguments is one :class:`Classifier` tuple, the line buffers one
-:class:`LineBuffers`, so that a call unboxes few objects; :class:`Predictor` calls the compiled
-entry point directly, skipping Numba's type dispatch (about 1.5 us of a 4 us call measured on
-this machine for 15 arrays).
+The model's part of the arguments is one :class:`Classifier` tuple, the buffers of a line
+one scratch array (:func:`new_scratch`), so that a call unboxes few objects; :class:`Predictor`
+calls the compiled entry point directly, skipping Numba's type dispatch (about 1.5 us of a
+4 us call measured on this machine for 15 arrays).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numba
@@ -35,10 +36,19 @@ from fastembed.text.line import LineVocab, line_rows, prefetch_item, row_capacit
 POOLING_CODES = {"mean": 0, "sqrt": 1, "tfidf": 2}
 POOL_MEAN, POOL_SQRT, POOL_TFIDF = 0, 1, 2
 PARALLEL_BYTES = dict(PARALLEL, boundscheck=False, error_model="numpy")
-# Blocks smaller than this are predicted on the calling thread: waking the thread team costs
-# tens of microseconds on an idle machine and milliseconds on a busy one, and 64 kB of text is
-# about 1-3 ms of work (TREC lines: ~30 ns/byte, 20 Newsgroups documents ~20 ns/byte).
-PARALLEL_MIN_BYTES = 64 << 10
+# A block is predicted on the thread team only when its estimated serial time
+# (:func:`worth_threads`) is at least PARALLEL_MIN_NS. Measured on this 2-core machine at load
+# 12: waking the team for 1-2 TREC lines cost 35-65 us more than the serial call (median
+# 85-98 us against 50-63 us), and the serial kernel (CPU time, whole test files) took 50-76 ns
+# a byte (TREC, SMS, SST-2, AG News), ~200 ns a line, and 0.15 ns an output-layer multiply-add
+# (TREC-50 against TREC-6: 2.70 against 2.05 us a line). Two threads save half the work, so
+# the wake-up pays off above about 130 us of work; twice that leaves a margin for a busier
+# machine: about 5 kB of text, 120 TREC questions. (It was a fixed 64 kB: the TREC test
+# files, 18 kB, ran on one thread.)
+NS_PER_BYTE = 50
+NS_PER_LINE = 200
+NS_PER_MAC = 0.15
+PARALLEL_MIN_NS = 250_000
 # Single-line buffers are first sized for lines of this many bytes, and grow for longer ones.
 _FIRST_LINE_BYTES = 4096
 _TOP_K_INSERTION_MAX = 16  # above this k, the top k come from a sort instead of insertions
@@ -61,8 +71,9 @@ class Classifier(NamedTuple):
 class LineBuffers(NamedTuple):
     """Scratch of one line: rows, word hashes, n-gram bytes, the tf table, weights, vectors.
 
-    The three empty arrays stand for what :func:`loss_forward` takes and prediction does not
-    use (optimizer state, target labels, gradient), made once rather than on every call.
+    Views of one scratch array (:func:`new_scratch`, :func:`line_buffers`). The three empty
+    arrays stand for what :func:`loss_forward` takes and prediction does not use (optimizer
+    state, target labels, gradient).
     """
 
     rows: np.ndarray
@@ -80,19 +91,54 @@ class LineBuffers(NamedTuple):
     no_labels: np.ndarray
 
 
+# The scratch of a line is one uint8 array: a header of int64 (start, bytes) pairs, then the
+# buffers, each starting on a cache line, in this order. One array instead of 15 makes a
+# single-line call cheaper: Numba unboxes every array argument (about 50-90 ns each here).
+_HEAD = 32  # int64 slots: (start, bytes) of each of the 12 buffers
+TOP_PROBS, TOP_IDS, ROWS, HASHES, SPANS, NGRAM_BYTES, TF_ROWS, TF_COUNTS, WEIGHTS, HIDDEN, NODE_P, PROBS = range(12)
+
+
 @njit(**BYTES)
-def new_buffers(vocab, clf, n_bytes):
-    """Buffers for lines of up to ``n_bytes`` bytes (see :func:`row_capacity`)."""
+def new_scratch(vocab, clf, n_bytes):
+    """Scratch for lines of up to ``n_bytes`` bytes (see :func:`row_capacity`), its header written."""
     n_rows, tokens = row_capacity(vocab, n_bytes)
     n_out = clf.out.shape[0] if clf.loss == LOSS_HS else 0
     n_labels = clf.hs_offsets.size - 1 if clf.loss == LOSS_HS else clf.out.shape[0]
     n_tf = _tf_slots(n_rows) if clf.pooling == POOL_TFIDF else 0
-    return LineBuffers(np.empty(n_rows, np.int32), np.empty(tokens, np.uint64), np.empty(2 * tokens, np.int64),
-                       np.empty(n_bytes + 2, np.uint8),
-                       np.empty(n_tf, np.int32), np.empty(n_tf, np.int32),
-                       np.empty(n_rows, np.float32), np.empty(clf.inp.shape[1], np.float32),
-                       np.empty(n_out, np.float32), np.empty(n_labels, np.float32),
-                       np.empty((0, 0), np.float32), np.empty(0, np.float32), np.empty(0, np.int32))
+    top = max(n_labels, 1)  # k == 1 with no label at all writes one slot (and returns 0)
+    sizes = (8 * top, 4 * top, 4 * n_rows, 8 * tokens, 16 * tokens, n_bytes + 2, 4 * n_tf, 4 * n_tf,
+             4 * n_rows, 4 * clf.inp.shape[1], 4 * n_out, 4 * n_labels)
+    head = np.zeros(_HEAD, np.int64)
+    at = 8 * _HEAD
+    i = 0
+    for size in sizes:
+        head[2 * i] = at
+        head[2 * i + 1] = size
+        at += (size + 63) // 64 * 64
+        i += 1
+    scratch = np.empty(at, np.uint8)
+    scratch[:8 * _HEAD].view(np.int64)[:] = head
+    return scratch
+
+
+@njit(**BYTES)
+def _part(scratch, head, i, dtype):
+    return scratch[head[2 * i]:head[2 * i] + head[2 * i + 1]].view(dtype)
+
+
+@njit(**BYTES)
+def line_buffers(scratch, clf):
+    """The :class:`LineBuffers` views of ``scratch``, and its top ids and probabilities."""
+    head = scratch[:8 * _HEAD].view(np.int64)
+    no_floats = clf.idf[:0]
+    rows = _part(scratch, head, ROWS, np.int32)
+    b = LineBuffers(rows, _part(scratch, head, HASHES, np.uint64),
+                    _part(scratch, head, SPANS, np.int64), _part(scratch, head, NGRAM_BYTES, np.uint8),
+                    _part(scratch, head, TF_ROWS, np.int32), _part(scratch, head, TF_COUNTS, np.int32),
+                    _part(scratch, head, WEIGHTS, np.float32), _part(scratch, head, HIDDEN, np.float32),
+                    _part(scratch, head, NODE_P, np.float32), _part(scratch, head, PROBS, np.float32),
+                    clf.out[:0, :0], no_floats, rows[:0])
+    return b, _part(scratch, head, TOP_IDS, np.int32), _part(scratch, head, TOP_PROBS, np.float64)
 
 
 @njit(**BYTES)
@@ -219,12 +265,15 @@ def _line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, to
 
 
 @njit(**BYTES)
-def predict_one(line, vocab, clf, buffers, k, threshold, top_ids, top_probs):
-    """Top ``k`` labels of one line (bytes, no ``'\\n'``) into ``top_ids``/``top_probs``; their count.
+def predict_one(vocab, clf, scratch, k, threshold, line):
+    """Top ``k`` labels of one line (bytes, no ``'\\n'``) into the scratch's top ids and
+    probabilities (:func:`line_buffers`); returns their count.
 
-    ``buffers`` must hold a line of ``len(line)`` bytes (:func:`new_buffers`). ``k == 0``
-    computes only the hidden vector, into ``buffers.hidden``.
+    ``scratch`` must hold a line of ``len(line)`` bytes (:func:`new_scratch`). ``k == 0``
+    computes only the hidden vector, into the scratch's ``hidden``. The line comes last so that
+    the rest can be bound once (:class:`Predictor`).
     """
+    buffers, top_ids, top_probs = line_buffers(scratch, clf)
     return _line_top_k(line, 0, len(line), vocab, clf, buffers, k, threshold, top_ids, top_probs)
 
 
@@ -256,7 +305,7 @@ def _predict_lines(data, ends, l0, l1, vocab, clf, k, threshold, top_ids, top_pr
     for line in range(l0, l1):
         start = ends[line - 1] + 1 if line > 0 else 0
         longest = max(longest, ends[line] - start)
-    buffers = new_buffers(vocab, clf, longest)
+    buffers = line_buffers(new_scratch(vocab, clf, longest), clf)[0]
     for line in range(l0, l1):
         start = ends[line - 1] + 1 if line > 0 else 0
         counts[line] = _line_top_k(data, start, ends[line], vocab, clf, buffers, k, threshold, top_ids[line],
@@ -264,13 +313,13 @@ def _predict_lines(data, ends, l0, l1, vocab, clf, k, threshold, top_ids, top_pr
 
 
 @njit(**BYTES)
-def predict_block(data, vocab, clf, k, threshold):
-    """Top ``k`` labels of every line of ``data`` (uint8, ``'\\n'``-separated), on this thread.
+def predict_block(data, ends, vocab, clf, k, threshold):
+    """Top ``k`` labels of every line of ``data`` (uint8, ``'\\n'``-separated, line ends
+    ``ends`` from :func:`line_ends`), on this thread.
 
     Returns ``(top_ids int32[n_lines, k], top_probs float64[n_lines, k], counts int32[n_lines])``:
     line ``i``'s labels are ``top_ids[i, :counts[i]]``.
     """
-    ends = line_ends(data)
     n = ends.size
     top_ids = np.empty((n, k), np.int32)
     top_probs = np.empty((n, k), np.float64)
@@ -280,9 +329,8 @@ def predict_block(data, vocab, clf, k, threshold):
 
 
 @njit(**PARALLEL_BYTES)
-def predict_block_parallel(data, vocab, clf, k, threshold, n_chunks):
+def predict_block_parallel(data, ends, vocab, clf, k, threshold, n_chunks):
     """:func:`predict_block` on the thread team, in ``n_chunks`` chunks of lines."""
-    ends = line_ends(data)
     n = ends.size
     top_ids = np.empty((n, k), np.int32)
     top_probs = np.empty((n, k), np.float64)
@@ -307,7 +355,7 @@ def _entry_point(kernel, args):
 
 
 class Predictor:
-    """A model made ready to predict: the kernels' arguments and the buffers of one line.
+    """A model made ready to predict: the kernels' arguments and the scratch of one line.
 
     Parameters
     ----------
@@ -317,6 +365,17 @@ class Predictor:
     hs : (paths, codes, offsets) of the Huffman tree (empty unless ``loss == "hs"``)
     pooling, loss : str
     n_labels : int
+
+    Attributes
+    ----------
+    top_ids, top_probs, hidden : ndarray
+        Views of the scratch that :meth:`line` writes (replaced when the scratch grows).
+    top_probs_1 : ndarray
+        ``top_probs[:1]``, made once: copying a ready view is cheaper than slicing and copying.
+    line_bytes : int
+        The longest line the scratch holds (:meth:`fit` grows it).
+    call : callable
+        ``call(k, threshold, line)``: :meth:`line` for a line of at most ``line_bytes`` bytes.
     """
 
     def __init__(self, vocab: LineVocab, inp, out, idf, hs, pooling, loss, n_labels):
@@ -337,46 +396,79 @@ class Predictor:
         self.clf = Classifier(np.ascontiguousarray(inp, dtype=np.float32),
                               np.ascontiguousarray(out, dtype=np.float32), idf,
                               *(np.ascontiguousarray(a) for a in hs), POOLING_CODES[pooling], LOSS_CODES[loss])
-        self.top_ids = np.empty(max(n_labels, 1), np.int32)
-        self.top_probs = np.empty(max(n_labels, 1), np.float64)
-        self._line_bytes = 0
-        self._buffers = None
-        self._one = None
+        # multiply-adds of the output layer per line, for the work estimate of a block
+        self._line_macs = out.shape[0] * out.shape[1]
+        self.line_bytes = 0
+        self._entry = None
+        self.fit(_FIRST_LINE_BYTES)
 
-    def _fit(self, n_bytes):
-        """Buffers for a line of ``n_bytes`` (grown, never shrunk)."""
-        if n_bytes > self._line_bytes:
-            self._line_bytes = max(n_bytes, 2 * self._line_bytes, _FIRST_LINE_BYTES)
-            self._buffers = new_buffers(self.vocab, self.clf, self._line_bytes)  # same types: same entry point
+    def fit(self, n_bytes):
+        """Scratch for a line of ``n_bytes`` (grown, never shrunk), and the views and call made of it."""
+        if n_bytes <= self.line_bytes:
+            return
+        self.line_bytes = max(n_bytes, 2 * self.line_bytes, _FIRST_LINE_BYTES)
+        scratch = new_scratch(self.vocab, self.clf, self.line_bytes)
+        head = scratch[:8 * _HEAD].view(np.int64)
+
+        def part(i, dtype):
+            return scratch[head[2 * i]:head[2 * i] + head[2 * i + 1]].view(dtype)
+
+        self._scratch = scratch
+        self.top_ids = part(TOP_IDS, np.int32)
+        self.top_probs = part(TOP_PROBS, np.float64)
+        self.top_probs_1 = self.top_probs[:1]
+        self.hidden_view = part(HIDDEN, np.float32)
+        self.call = functools.partial(self._entry or self._first, self.vocab, self.clf, scratch)
+
+    def _first(self, vocab, clf, scratch, k, threshold, line):
+        """The first call: through Numba's dispatcher, which compiles or loads the kernel; then the
+        compiled entry point is bound for the calls after it."""
+        count = predict_one(vocab, clf, scratch, k, threshold, line)
+        self._entry = _entry_point(predict_one, (vocab, clf, scratch, k, threshold, line))
+        self.call = functools.partial(self._entry, vocab, clf, scratch)
+        return count
 
     def line(self, line: bytes, k: int, threshold: float) -> int:
-        """Top ``k`` of one line (bytes, no newline) into ``top_ids``/``top_probs``; returns their count."""
-        if len(line) > self._line_bytes:
-            self._fit(len(line))
-        args = (line, self.vocab, self.clf, self._buffers, k, threshold, self.top_ids, self.top_probs)
-        if self._one is None:
-            count = predict_one(*args)
-            self._one = _entry_point(predict_one, args)
-            return count
-        return self._one(*args)
+        """Top ``k`` of one line (bytes, no newline) into ``top_ids``/``top_probs``; returns their count.
+
+        ``k`` must be an int and ``threshold`` a float: the bound entry point takes no other types.
+        """
+        if len(line) > self.line_bytes:
+            self.fit(len(line))
+        return self.call(k, threshold, line)
 
     def hidden(self, line: bytes) -> np.ndarray:
         """The hidden vector of one line (a copy)."""
         self.line(line, 0, 0.0)
-        return self._buffers.hidden.copy()
+        return self.hidden_view.copy()
 
     def block(self, data: np.ndarray, k: int, threshold: float):
         """Top ``k`` of every line of ``data`` (read-only uint8): see :func:`predict_block`."""
-        if data.size < PARALLEL_MIN_BYTES:
-            return predict_block(data, self.vocab, self.clf, k, threshold)
+        ends = line_ends(data)
+        if not worth_threads(data.size, ends.size, self._line_macs):
+            return predict_block(data, ends, self.vocab, self.clf, k, threshold)
         # Chunks handed out one at a time, several per thread: lines differ in length, and on a
         # shared machine a thread loses its core for whole time slices; with Numba's static
         # split the call would wait for that thread's share.
         previous = numba.set_parallel_chunksize(1)
         try:
-            return predict_block_parallel(data, self.vocab, self.clf, k, threshold, 8 * numba.get_num_threads())
+            return predict_block_parallel(data, ends, self.vocab, self.clf, k, threshold,
+                                          8 * numba.get_num_threads())
         finally:
             numba.set_parallel_chunksize(previous)
 
 
-__all__ = ["Classifier", "LineBuffers", "Predictor", "predict_block", "predict_block_parallel", "predict_one"]
+def worth_threads(n_bytes, n_lines, line_macs):
+    """Whether a block of ``n_lines`` lines, ``n_bytes`` bytes in all, is worth waking the thread team.
+
+    Its serial time is estimated from its bytes (tokens hashed, rows looked up and summed) and its
+    lines (the output layer: ``line_macs`` multiply-adds each, and a fixed part).
+    """
+    if numba.get_num_threads() < 2:
+        return False
+    work_ns = NS_PER_BYTE * n_bytes + n_lines * (NS_PER_LINE + NS_PER_MAC * line_macs)
+    return work_ns >= PARALLEL_MIN_NS
+
+
+__all__ = ["Classifier", "LineBuffers", "Predictor", "line_ends", "predict_block", "predict_block_parallel", "predict_one",
+           "worth_threads"]
