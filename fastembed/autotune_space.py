@@ -26,6 +26,7 @@ SEARCHED = {
     "min_count": ("ordered", (1, 2, 3)),
     "char_ngrams": ("ordered", ((0, 0), (3, 5), (2, 5), (3, 6))),
     "pooling": ("choice", ("mean", "sqrt", "tfidf")),
+    "label_weighting": ("ordered", (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)),  # with tfidf only
     "loss": ("choice", ("softmax", "ova", "hs")),
     "optimizer": ("choice", ("sgd", "adagrad", "rowwise-adagrad")),
 }

@@ -19,8 +19,8 @@ Training: iterative parameter mixing
    same scanner as :func:`~fastembed.text.build_corpus`), the counts are merged in partition
    order, so ids and tie-breaks equal a single-process run on the concatenated partitions;
 2. a second map-reduce counts the hashed n-gram buckets each partition uses (and, for tf-idf
-   pooling, the document frequencies), so bucket rows, ``min_count_ngram`` pruning and the idf
-   are the single-process ones too;
+   pooling, the document frequencies and the label counts of ``label_weighting``), so bucket
+   rows, ``min_count_ngram`` pruning and the idf are the single-process ones too;
 3. the partitions are split into one group per worker, each group encoded once and kept in
    its worker's memory (``persist``); every epoch, each group trains hogwild on its worker (the
    ordinary trainer, ``threads`` threads, the learning rate following the global linear
@@ -63,6 +63,12 @@ except ImportError as exc:  # pragma: no cover - the extra is absent
 
 from fastembed.errors import ArgumentError, FastembedError
 from fastembed.model.classifier import Model
+from fastembed.model.label_informativeness import (
+    apply_label_weighting,
+    label_line_counts,
+    label_row_counts,
+    row_divergence,
+)
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.model.training import _init_tables, _Trainer
 from fastembed.model.workers import TOKENS
@@ -201,7 +207,16 @@ def _encode_group(parts, text, label, prefix, dict_arrays, n_rows, tfidf):
     corpus = d.encode(b"".join(_corpus_bytes(p, text, label, prefix) for p in parts))
     df = document_frequency(corpus.indices, corpus.offsets, n_rows).astype(np.int64) if tfidf else None
     multi = bool((np.diff(corpus.label_offsets) > 1).any())
-    return corpus, df, multi
+    return corpus, df, multi, label_line_counts(corpus.label_indices, corpus.label_offsets, d.nlabels)
+
+
+def _label_counts(group, first, stop, n_rows):
+    """A group's share of the label x row counts of labels ``first..stop-1`` (label_weighting)."""
+    corpus = group[0]
+    counts = np.zeros((stop - first, n_rows), np.int64)
+    label_row_counts(corpus.indices, corpus.offsets, corpus.label_indices, corpus.label_offsets,
+                     first, counts)
+    return counts
 
 
 def _train_group(group, dict_arrays, args_dict, inp, out, idf, epoch, seed):
@@ -321,12 +336,19 @@ def _train(parts, text, label, pre, args, word_ngrams, bucket, minn, maxn, n_gro
     tfidf = args.pooling == "tfidf"
     groups = dask.persist(*[dask.delayed(_encode_group, pure=True)(
         s, text, label, pre, dict_arrays, d.n_rows, tfidf) for s in shares])
-    summaries = dask.compute(*[dask.delayed(lambda g: (g[0].n_lines, g[1], g[2]))(g) for g in groups])
+    summaries = dask.compute(*[dask.delayed(lambda g: (g[0].n_lines, g[1], g[2], g[3]))(g) for g in groups])
     n_docs = sum(s[0] for s in summaries)
     args.resolve_loss(multi_label=any(s[2] for s in summaries))
     idf = None
     if tfidf:
         idf = smooth_idf(sum(s[1] for s in summaries), n_docs)
+        if args.label_weighting > 0:  # the counts of each block of labels summed over the groups
+            counts = dask.delayed(_label_counts, pure=True)
+
+            def block_counts(first, stop):
+                return sum(dask.compute(*[counts(g, first, stop, d.n_rows) for g in groups]))
+            divergence, _ = row_divergence(block_counts, sum(s[3] for s in summaries), d.n_rows, args.dim)
+            idf = apply_label_weighting(idf, args.label_weighting, divergence)
         idf[-1] = 0.0  # the unseen-bucket row, as in fastembed.model.training
     inp, out = _init_tables(args, d)
     args_dict = args.to_dict()

@@ -98,8 +98,9 @@ loss, optimizer, pooling, threads, seed, label_prefix
 
     def __init__(self, *, preset=None, lr=None, dim=None, epoch=None, word_ngrams=None,
                  bucket=None, min_count=None, min_count_label=None, min_count_ngram=None,
-                 minn=None, maxn=None, loss=None, optimizer=None, pooling=None, threads=None,
-                 seed=None, label_prefix=None, deterministic=None, verbose=0):
+                 minn=None, maxn=None, loss=None, optimizer=None, pooling=None,
+                 label_weighting=None, threads=None, seed=None, label_prefix=None,
+                 deterministic=None, verbose=0):
         self.preset = preset
         self.lr = lr
         self.dim = dim
@@ -114,6 +115,7 @@ loss, optimizer, pooling, threads, seed, label_prefix
         self.loss = loss
         self.optimizer = optimizer
         self.pooling = pooling
+        self.label_weighting = label_weighting
         self.threads = threads
         self.seed = seed
         self.label_prefix = label_prefix

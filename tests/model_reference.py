@@ -5,6 +5,7 @@ pooling rules in the README, in float64, sharing no code with :mod:`fastembed`:
 
 * :func:`bag_weights`   -- the weight of each row of a bag (mean, sqrt, tfidf);
 * :func:`smoothed_idf`  -- scikit-learn's smoothed idf of the rows of a corpus;
+* :func:`label_divergence` -- KL(P(label | row) || P(label)) of every row (label_weighting);
 * :func:`huffman_paths` -- fastText's Huffman tree of the labels (hierarchical softmax);
 * :func:`label_probs`   -- the probability of every label of one bag (softmax, ova, hs);
 * :func:`train_step`    -- one SGD / Adagrad / row-wise Adagrad step on one example.
@@ -51,6 +52,24 @@ def smoothed_idf(bags, n_rows):
     for rows in bags:
         df[np.unique(np.asarray(rows, np.int64))] += 1
     return np.log((1.0 + len(bags)) / (1.0 + df)) + 1.0
+
+
+def label_divergence(bags, label_lists, n_rows, n_labels, pseudo):
+    """Per row: ``sum_c P(c|r) ln(P(c|r) / P(c))`` with ``P(c|r) = (N[r,c] + s P(c)) / (T[r] + s)``,
+    straight from the definition on dense matrices: ``N[r, c]`` bags holding row ``r`` and label
+    ``c`` (each counted once per bag), ``T[r] = sum_c N[r, c]``, ``P(c)`` label c's share of the
+    (bag, label) pairs. Labels that no bag holds are left out of the sum."""
+    X = np.zeros((len(bags), n_rows))
+    Y = np.zeros((len(bags), n_labels))
+    for b, (rows, labels) in enumerate(zip(bags, label_lists)):
+        X[b, np.unique(np.asarray(rows, np.int64))] = 1
+        Y[b, np.unique(np.asarray(labels, np.int64))] = 1
+    N = X.T @ Y
+    prior = Y.sum(0) / Y.sum()
+    used = prior > 0
+    N, prior = N[:, used], prior[used]
+    P = (N + pseudo * prior) / (N.sum(1, keepdims=True) + pseudo)
+    return (P * np.log(P / prior)).sum(1)
 
 
 def hidden(table, rows, weights):

@@ -110,7 +110,7 @@ def test_the_schedule_restarts_and_the_optimizer_state_carries_on(halves):
 
 def test_tfidf_counts_the_documents_of_both_corpora(halves):
     first, second = halves
-    base = fastembed.train_supervised(first, pooling="tfidf", word_ngrams=1, **SMALL)
+    base = fastembed.train_supervised(first, pooling="tfidf", word_ngrams=1, label_weighting=0, **SMALL)
     model = fastembed.train_supervised(second, init_model=base, verbose=0)
     assert model.documents == len(first) + len(second)
     for word in ("what", "zyzzyva", "capital"):
@@ -353,7 +353,7 @@ def _without_time(history):
 def patience_run(trec_train, trec_test):
     """A run that early stopping ends: best epoch 5, stopped after epoch 7 (patience 2)."""
     kw = {"dim": 20, "epoch": 20, "lr": 1.0, "bucket": 50_000, "threads": 1, "seed": 5, "verbose": 0,
-          "valid": str(trec_test), "patience": 2}
+          "label_weighting": 0.0, "valid": str(trec_test), "patience": 2}
     model = fastembed.train_supervised(str(trec_train), **kw)
     assert (model.train_stats["best_epoch"], model.train_stats["epochs_trained"]) == (5, 7)
     return kw, model

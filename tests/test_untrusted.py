@@ -9,6 +9,7 @@ the test run. FASTEMBED_FUZZ=N runs N examples per fuzz test (default: 60 to 120
 """
 
 import contextlib
+import dataclasses
 import gzip
 import io
 import json
@@ -324,7 +325,7 @@ CRAFTED = [
     ("nwords negative", "ngrams", _meta_case("dictionary.nwords", -1), "nwords"),
     ("ntokens a float", "ngrams", _meta_case("dictionary.ntokens", 1.5), "ntokens"),
     ("label prefix differs", "ngrams", _meta_case("dictionary.label_prefix", "__x__"), "label_prefix"),
-    ("version 3", "ngrams", _meta_case("version", 3), "version"),
+    ("version 4", "ngrams", _meta_case("version", 4), "version"),
     ("version 1 with version 2 fields", "ngrams", _meta_case("version", 1), "unknown key"),
     ("documents negative", "ngrams", _meta_case("documents", -1), "documents"),
     ("continuable a string", "ngrams", _meta_case("continuable", "yes"), "continuable"),
@@ -440,18 +441,32 @@ def test_a_version_1_file_still_loads_and_predicts_the_same(models, tmp_path):
     arrays, meta = read_members(models["ngrams"])
     for key in ("documents", "continuable", "training"):
         del meta[key]
-    del meta["args"]["deterministic"]
+    del meta["args"]["deterministic"], meta["args"]["label_weighting"]
     del arrays["doc_freq"]
     meta["version"] = 1
     old = fastembed.load_model(write_members(tmp_path / "v1.fe", arrays, meta))
     new = fastembed.load_model(models["ngrams"])
-    assert not old.continuable and new.continuable and old.args == new.args
+    assert not old.continuable and new.continuable
+    # label_weighting's factor is in the stored idf; the file only lacks the setting's record
+    assert old.args.label_weighting == 0.0 and old.args == dataclasses.replace(new.args, label_weighting=0.0)
     lines = ["what is the capital of france ?", "who wrote hamlet ?"]
     assert [(a, b.tolist()) for a, b in old.predict(lines, k=-1)] == [
         (a, b.tolist()) for a, b in new.predict(lines, k=-1)]
     meta["args"]["deterministic"] = False  # a version-1 file never holds the new setting
     with pytest.raises(ModelFileError, match="deterministic"):
         fastembed.load_model(write_members(tmp_path / "v1b.fe", arrays, meta))
+
+
+def test_a_version_2_file_loads_without_label_weighting_and_refuses_it(models, tmp_path):
+    """Version 3 added the setting label_weighting: a version-2 file was trained without it."""
+    arrays, meta = read_members(models["ngrams"])
+    meta["version"] = 2
+    with pytest.raises(ModelFileError, match="label_weighting"):
+        fastembed.load_model(write_members(tmp_path / "v2.fe", arrays, meta))
+    del meta["args"]["label_weighting"]
+    old = fastembed.load_model(write_members(tmp_path / "v2b.fe", arrays, meta))
+    assert old.args.label_weighting == 0.0 and old.continuable
+    np.testing.assert_array_equal(old.idf, fastembed.load_model(models["ngrams"]).idf)
 
 
 def test_history_and_best_epoch_load_and_old_files_without_them_too(models, tmp_path):

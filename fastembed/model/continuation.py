@@ -26,7 +26,7 @@ import numpy as np
 
 from fastembed.errors import ArgumentError
 from fastembed.model.classifier import Model
-from fastembed.model.corpus_weights import corpus_weights
+from fastembed.model.corpus_weights import corpus_weights, label_divergence
 from fastembed.model.file_schema import VERSION, read_model
 from fastembed.model.pooling import document_frequency, smooth_idf
 from fastembed.model.workers import LOSS_SUM, SEEN, TOKENS
@@ -101,12 +101,16 @@ class Origin:
         del fresh_corpus
         corpus = merged.encode(data, keep_unlabelled=False)
         del data
-        moved = _moved_model(base, merged, word_src, label_src, args)
+        moved, label_factor = _moved_model(base, merged, word_src, label_src, args)
         idf = None
         if args.pooling == "tfidf":
             moved.doc_freq += document_frequency(corpus.indices, corpus.offsets, merged.n_rows)
             moved.documents += corpus.n_lines
             idf = smooth_idf(moved.doc_freq, moved.documents)
+            if args.label_weighting > 0:  # rows of the new corpus: its labels; the others keep theirs
+                divergence, seen = label_divergence(corpus, merged.n_rows, merged.nlabels, args.dim)
+                label_factor[seen] = 1.0 + args.label_weighting * divergence[seen]
+                idf = (idf * label_factor).astype(np.float32)
             idf[-1] = 0.0
         return merged, corpus, _tables(args, moved, corpus, idf)
 
@@ -119,7 +123,7 @@ def _same_dictionary(a, b):
 
 def _tables(args, model, corpus, idf):
     """The run's starting point: tables, optimizer state, idf, pooling weights, tf-idf counts."""
-    weights = corpus_weights(args.pooling, corpus, model.input_matrix.shape[0], idf)[1]
+    weights = corpus_weights(args, corpus, model.input_matrix.shape[0], model.dictionary.nlabels, idf)[1]
     return SimpleNamespace(inp=model.input_matrix, out=model.output_matrix,
                            state=model.optimizer_state, idf=idf, weights=weights,
                            doc_freq=model.doc_freq, documents=model.documents)
@@ -280,7 +284,8 @@ def _merge_side(old_pool, old_off, old_counts, new_pool, new_off, new_counts, fo
 
 def _moved_model(base, merged, word_src, label_src, args):
     """The model's rows, accumulators and document counts at their rows of ``merged``; new
-    rows as a fresh run starts them (the same random values, zero accumulators)."""
+    rows as a fresh run starts them (the same random values, zero accumulators). Also the
+    factor of ``label_weighting`` in the base's idf at the same rows (1 elsewhere)."""
     from fastembed.model.training import _init_tables, optimizer_state
 
     inp, out = _init_tables(args, merged)
@@ -300,11 +305,17 @@ def _moved_model(base, merged, word_src, label_src, args):
         out[to_out] = base.output_matrix[from_out]
     _move_state(out_sums, old_state[1], to_out, from_out)
     doc_freq = None
+    label_factor = np.ones(merged.n_rows, np.float64)
     if args.pooling == "tfidf":
         doc_freq = np.zeros(merged.n_rows, np.int64)
         doc_freq[to_rows] = base.doc_freq[from_rows]
-    return Model(args, merged, inp, out, optimizer_state=(inp_sums, out_sums), doc_freq=doc_freq,
-                 documents=base.documents)
+        if base.args.label_weighting > 0:  # the base's idf over its plain idf
+            plain = smooth_idf(base.doc_freq, base.documents)[from_rows].astype(np.float64)
+            label_factor[to_rows] = np.divide(base.idf[from_rows], plain, out=np.ones_like(plain),
+                                              where=plain > 0)
+    model = Model(args, merged, inp, out, optimizer_state=(inp_sums, out_sums), doc_freq=doc_freq,
+                  documents=base.documents)
+    return model, label_factor
 
 
 def _move_state(sums, old_sums, to_rows, from_rows):

@@ -7,25 +7,34 @@ then mapped like the corpus, and the pages read are released after each piece: t
 set does not grow with the corpus.
 """
 
+import functools
 import mmap
 import tempfile
 
 import numpy as np
 
+from fastembed.model.label_informativeness import (
+    apply_label_weighting,
+    corpus_block_counts,
+    label_line_counts,
+    row_divergence,
+)
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
 from fastembed.text.out_of_core import MappedCorpus
 
-__all__ = ["corpus_weights"]
+__all__ = ["corpus_weights", "label_divergence"]
 
 _PIECE_ROWS = 4 << 20
 
 
-def corpus_weights(pooling, corpus, n_rows, idf=None):
-    """``(idf or None, weights, doc_freq or None)`` of ``corpus`` (see
+def corpus_weights(args, corpus, n_rows, nlabels, idf=None):
+    """``(idf or None, weights, doc_freq or None)`` of ``corpus`` under ``args.pooling`` (see
     :func:`~fastembed.model.pooling.bag_weights`); ``doc_freq`` (int64, per row) for tf-idf:
-    continued training adds to it (:mod:`fastembed.model.continuation`). Given ``idf`` (a
-    continued or resumed run's), only the weights are computed (``doc_freq`` None)."""
+    continued training adds to it (:mod:`fastembed.model.continuation`). The idf carries the
+    factor of ``args.label_weighting`` (:mod:`fastembed.model.label_informativeness`). Given
+    ``idf`` (a continued or resumed run's), only the weights are computed (``doc_freq`` None)."""
     df = None
+    pooling = args.pooling
     mapped = isinstance(corpus, MappedCorpus)
     if pooling == "tfidf" and idf is None:
         if mapped:
@@ -35,6 +44,9 @@ def corpus_weights(pooling, corpus, n_rows, idf=None):
         else:
             df = document_frequency(corpus.indices, corpus.offsets, n_rows).astype(np.int64)
         idf = smooth_idf(df, corpus.n_lines)
+        if args.label_weighting > 0:
+            divergence, _ = label_divergence(corpus, n_rows, nlabels, args.dim)
+            idf = apply_label_weighting(idf, args.label_weighting, divergence)
         idf[-1] = 0.0  # the unseen-bucket row: dropped from the norm, as scikit-learn drops unknown terms
     if not mapped or pooling == "mean":
         return idf, bag_weights(pooling, corpus.indices, corpus.offsets, idf), df
@@ -50,14 +62,32 @@ def corpus_weights(pooling, corpus, n_rows, idf=None):
     return idf, np.frombuffer(m, dtype=np.float32), df
 
 
-def _pieces(corpus):
-    """``(indices, offsets)`` of consecutive runs of bags, offsets rebased; pages released after each."""
+def label_divergence(corpus, n_rows, nlabels, dim):
+    """:func:`~fastembed.model.label_informativeness.row_divergence` of an encoded corpus, in
+    memory or mapped (read piece by piece, a pass per block of labels)."""
+    line_counts = label_line_counts(corpus.label_indices, corpus.label_offsets, nlabels)
+    if isinstance(corpus, MappedCorpus):
+        corpus.release_pages()
+        pieces = functools.partial(_pieces, corpus, labels=True)
+    else:
+        pieces = lambda: [(corpus.indices, corpus.offsets, corpus.label_indices, corpus.label_offsets)]  # noqa: E731
+    return row_divergence(corpus_block_counts(pieces, n_rows), line_counts, n_rows, dim)
+
+
+def _pieces(corpus, labels=False):
+    """``(indices, offsets)`` of consecutive runs of bags, offsets rebased, with their
+    ``(label_indices, label_offsets)`` too if ``labels``; pages released after each."""
     offsets, n = corpus.offsets, corpus.n_lines
     b0 = 0
     while b0 < n:
         b1 = int(np.searchsorted(offsets, offsets[b0] + _PIECE_ROWS, side="right")) - 1
         b1 = min(max(b1, b0 + 1), n)
         o0 = int(offsets[b0])
-        yield corpus.indices[o0:int(offsets[b1])], np.ascontiguousarray(offsets[b0:b1 + 1] - o0)
+        piece = (corpus.indices[o0:int(offsets[b1])], np.ascontiguousarray(offsets[b0:b1 + 1] - o0))
+        if labels:
+            l0, l1 = int(corpus.label_offsets[b0]), int(corpus.label_offsets[b1])
+            piece += (corpus.label_indices[l0:l1],
+                      np.ascontiguousarray(corpus.label_offsets[b0:b1 + 1] - l0))
+        yield piece
         corpus.release_pages()
         b0 = b1

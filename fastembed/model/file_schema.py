@@ -25,11 +25,12 @@ __all__ = ["MAX_HISTORY", "MEMBERS", "VERSION", "check_arrays", "history_for_fil
 # Version 2 adds what continued training and resuming need: the optimizer's accumulators and
 # the document frequencies of tf-idf (``continuable``), the number of ``documents`` trained on,
 # and in a checkpoint the ``training`` state (epochs done, schedule, random streams).
-VERSION = 2
-_READS = (1, 2)
+# Version 3 adds the setting label_weighting (a version-2 file was trained without it).
+VERSION = 3
+_READS = (1, 2, 3)
 _META_KEYS = ("format", "version", "fastembed_version", "args", "dictionary", "train_stats")
 _META_KEYS_2 = _META_KEYS + ("documents", "continuable", "training")
-_SETTINGS_ADDED = {"deterministic": 2}  # a file of an older version holds their default
+_SETTINGS_ADDED = {"deterministic": 2, "label_weighting": 3}  # a file of an older version holds their default
 _TRAINING_KEYS = ("epochs_done", "tokens_done", "examples_seen", "loss_sum", "corpus",
                   "shuffle_rng", "thread_rng")
 # Added to version 2 later (a checkpoint without them still resumes): the corpus encoding of

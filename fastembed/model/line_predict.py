@@ -41,14 +41,17 @@ PARALLEL_BYTES = dict(PARALLEL, boundscheck=False, error_model="numpy")
 # 12: waking the team for 1-2 TREC lines cost 35-65 us more than the serial call (median
 # 85-98 us against 50-63 us), and the serial kernel (CPU time, whole test files) took 50-76 ns
 # a byte (TREC, SMS, SST-2, AG News), ~200 ns a line, and 0.15 ns an output-layer multiply-add
-# (TREC-50 against TREC-6: 2.70 against 2.05 us a line). Two threads save half the work, so
-# the wake-up pays off above about 130 us of work; twice that leaves a margin for a busier
-# machine: about 5 kB of text, 120 TREC questions. (It was a fixed 64 kB: the TREC test
-# files, 18 kB, ran on one thread.)
+# (TREC-50 against TREC-6: 2.70 against 2.05 us a line). On an idle machine the wake-up pays off
+# above about 130 us of work; but the team splits the block evenly and its join waits for the
+# slowest thread, and with the other core busy that thread waits for a scheduler slice: the
+# whole TREC-6 test file (~1.9 ms serial) took a median 15.9 ms on the team at that load. So the
+# threshold keeps a block serial until halving it saves more than such a slice costs: 3 ms,
+# about 60 kB of text (the fixed 64 kB it replaces). A team that does not wait for a stalled
+# thread (chunks claimed as training's workers claim them) would lower it; not done.
 NS_PER_BYTE = 50
 NS_PER_LINE = 200
 NS_PER_MAC = 0.15
-PARALLEL_MIN_NS = 250_000
+PARALLEL_MIN_NS = 3_000_000
 # Single-line buffers are first sized for lines of this many bytes, and grow for longer ones.
 _FIRST_LINE_BYTES = 4096
 _TOP_K_INSERTION_MAX = 16  # above this k, the top k come from a sort instead of insertions

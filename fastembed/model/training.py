@@ -164,7 +164,7 @@ def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_
     t0 = time.perf_counter()
     if start is None:
         inp, out = _init_tables(args, dictionary)
-        idf, weights, doc_freq = corpus_weights(args.pooling, corpus, inp.shape[0])
+        idf, weights, doc_freq = corpus_weights(args, corpus, inp.shape[0], dictionary.nlabels)
         model = Model(args, dictionary, inp, out, idf=idf, doc_freq=doc_freq,
                       documents=corpus.n_lines)  # the tables train in place
         state = None

@@ -1,0 +1,156 @@
+"""How much each input row tells about the label: the supervised factor of the tf-idf weights.
+
+With ``pooling="tfidf"`` and ``label_weighting=β > 0``, row ``r``'s idf is multiplied by
+``1 + β * KL(P(label | r) || P(label))``: the divergence of the label distribution of the
+training lines that contain ``r`` from the label distribution of all lines. A row spread over
+the labels as the corpus is (a stop word, a frequent bigram) keeps its idf; a row that points
+at one label weighs more, in the hidden vector and in its L2 norm. It is the idea of NBSVM
+(Wang & Manning 2012: naive-Bayes log-count ratios scaling the features of a linear model),
+taken to any number of labels; the weight lives in the model's ``idf``, so prediction needs
+nothing new.
+
+Counts, for the lines of the corpus (a row counted once per line, every label of a
+multi-label line counted): ``N[r, c]`` lines containing ``r`` with label ``c``, ``T[r] =
+sum_c N[r, c]``, ``π[c]`` the share of label ``c`` among all (line, label) pairs. The
+distribution given the row is smoothed toward the prior with :data:`PSEUDO_COUNT` lines:
+``P(c | r) = (N[r, c] + s π[c]) / (T[r] + s)``, so a row seen once moves little. Then
+
+    KL = (1 / (T + s)) * sum_c (N + s π)(ln(N + s π) - ln π) - ln(T + s)
+
+and a label absent from the row's lines adds ``s π ln s`` to the sum whatever the row: only the
+non-zero counts need work. The counts are made for a block of labels at a time
+(:func:`label_blocks`), so memory stays within a quarter of the input table's size (or
+:data:`_MIN_BLOCK_BYTES`), for any number of labels.
+
+Measured (test P@1, mean of 3 seeds, fastembed's other defaults, 2 threads), β = 2 against
+β = 0: 20 Newsgroups +2.8 points, Reuters-21578 +1.8, TREC-50 +1.7, AG News +1.4, IMDB +0.6;
+TREC-6 -0.1, SMS -0.1, SST-2 -0.1. The pseudo-count: 1 gave more on AG News and 20 Newsgroups
+(+2.2, +3.8 with β = 4) but cost TREC-6 0.9 points (rows seen once or twice weighed as if
+they were sure); 20 gave back most of the gains.
+"""
+
+import math
+
+import numpy as np
+
+from fastembed.jit import BYTES, njit
+
+__all__ = ["PSEUDO_COUNT", "apply_label_weighting", "corpus_block_counts", "label_blocks", "label_line_counts",
+           "label_row_counts", "row_divergence"]
+
+PSEUDO_COUNT = 5.0
+_MIN_BLOCK_BYTES = 64 << 20
+
+
+@njit(**BYTES)
+def label_line_counts(label_indices, label_offsets, nlabels):
+    """Lines holding each label (int64, (nlabels,)); a label twice in a line counts once."""
+    counts = np.zeros(nlabels, dtype=np.int64)
+    last = np.full(nlabels, -1, dtype=np.int64)
+    for b in range(label_offsets.size - 1):
+        for i in range(label_offsets[b], label_offsets[b + 1]):
+            c = label_indices[i]
+            if last[c] != b:
+                last[c] = b
+                counts[c] += 1
+    return counts
+
+
+@njit(**BYTES)
+def label_row_counts(indices, offsets, label_indices, label_offsets, first_label, counts):
+    """Add to ``counts[j, r]`` the bags that contain row ``r`` and hold label ``first_label + j``.
+
+    ``counts`` is (block, n_rows) int64; a row or label repeated within a bag counts once. The
+    rows and labels are those of an encoded corpus (proven in range when it was made). The bags
+    are visited label by label, so the counts being added to are one label's row of ``counts``
+    at a time (measured on 20 Newsgroups, 6.5M rows in bags, 540k table rows, 20 labels: 1.4 s
+    in the order of the bags, into an (n_rows, block) table; ~0.1 s this way).
+    """
+    block = counts.shape[0]
+    n_bags = offsets.size - 1
+    starts = np.zeros(block + 1, dtype=np.int64)
+    last_label = np.full(block, -1, dtype=np.int64)
+    for b in range(n_bags):  # a counting sort of the (bag, label) pairs by label
+        for i in range(label_offsets[b], label_offsets[b + 1]):
+            j = label_indices[i] - first_label
+            if 0 <= j < block and last_label[j] != b:
+                last_label[j] = b
+                starts[j + 1] += 1
+    for j in range(block):
+        starts[j + 1] += starts[j]
+    bags = np.empty(starts[block], dtype=np.int64)
+    fill = starts[:block].copy()
+    last_label[:] = -1
+    for b in range(n_bags):
+        for i in range(label_offsets[b], label_offsets[b + 1]):
+            j = label_indices[i] - first_label
+            if 0 <= j < block and last_label[j] != b:
+                last_label[j] = b
+                bags[fill[j]] = b
+                fill[j] += 1
+    last_pair = np.full(counts.shape[1], -1, dtype=np.int64)  # a row counts once per (bag, label)
+    for j in range(block):
+        for k in range(starts[j], starts[j + 1]):
+            b = bags[k]
+            for i in range(offsets[b], offsets[b + 1]):
+                r = indices[i]
+                if last_pair[r] != k:
+                    last_pair[r] = k
+                    counts[j, r] += 1
+
+
+@njit(**BYTES)
+def _add_label_terms(counts, prior, pseudo, sums, totals):
+    """For a block of labels: ``sums[r] += sum_j (N + s π)(ln(N + s π) - ln π) - s π ln s`` over
+    the non-zero ``N = counts[j, r]`` (``π = prior[j]``), ``totals[r] += sum_j N``."""
+    log_s = math.log(pseudo)
+    for j in range(counts.shape[0]):
+        p = prior[j]
+        for r in range(counts.shape[1]):
+            n = counts[j, r]
+            if n > 0:
+                x = n + pseudo * p
+                sums[r] += x * (math.log(x) - math.log(p)) - pseudo * p * log_s
+                totals[r] += n
+
+
+def label_blocks(n_rows, nlabels, dim, min_block_bytes=_MIN_BLOCK_BYTES):
+    """``(first, stop)`` label ranges whose counts table (labels x n_rows, int64) stays within a
+    quarter of the input table (n_rows x dim float32) or ``min_block_bytes``."""
+    budget = max(n_rows * dim, min_block_bytes)
+    size = int(min(max(budget // (8 * max(n_rows, 1)), 1), max(nlabels, 1)))
+    return [(c, min(c + size, nlabels)) for c in range(0, nlabels, size)]
+
+
+def row_divergence(block_counts, line_counts, n_rows, dim, min_block_bytes=_MIN_BLOCK_BYTES):
+    """``KL(P(label | r) || P(label))`` of every row (float64), and whether a line held it.
+
+    ``block_counts(first, stop)`` returns the (stop - first, n_rows) int64 counts of those
+    labels (:func:`label_row_counts` over the corpus); ``line_counts`` the lines of each label;
+    ``dim`` and ``min_block_bytes`` size the blocks (:func:`label_blocks`).
+    """
+    prior = line_counts.astype(np.float64)
+    prior /= max(prior.sum(), 1.0)
+    sums = np.zeros(n_rows, np.float64)
+    totals = np.zeros(n_rows, np.float64)
+    for first, stop in label_blocks(n_rows, line_counts.size, dim, min_block_bytes):
+        _add_label_terms(block_counts(first, stop), prior[first:stop], PSEUDO_COUNT, sums, totals)
+    s = PSEUDO_COUNT
+    divergence = (sums + s * math.log(s)) / (totals + s) - np.log(totals + s)
+    return np.maximum(divergence, 0.0), totals > 0  # rounding can leave -1e-16 where it is 0
+
+
+def corpus_block_counts(pieces, n_rows):
+    """``block_counts`` of :func:`row_divergence` for a corpus given as ``pieces()``, an iterable
+    of ``(indices, offsets, label_indices, label_offsets)`` (one piece, or a mapped corpus's)."""
+    def block_counts(first, stop):
+        counts = np.zeros((stop - first, n_rows), np.int64)
+        for indices, offsets, label_indices, label_offsets in pieces():
+            label_row_counts(indices, offsets, label_indices, label_offsets, first, counts)
+        return counts
+    return block_counts
+
+
+def apply_label_weighting(idf, strength, divergence):
+    """``idf * (1 + strength * divergence)`` as float32 (the unseen-bucket row's 0 stays 0)."""
+    return (idf * (1.0 + strength * divergence)).astype(np.float32)
