@@ -95,7 +95,11 @@ def _reference_forward(model, train, lines):
     idf = None
     if args.pooling == "tfidf":
         kept, _ = rdict.encode(train, keep_all=False, hashed=True)
-        idf = ref.smoothed_idf([_model_rows(model, rows) for rows, _, _ in kept], n_rows)
+        bags = [_model_rows(model, rows) for rows, _, _ in kept]
+        idf = ref.smoothed_idf(bags, n_rows)
+        if args.label_weighting:  # the README's rule: 5 pseudo-lines spread as the labels are
+            idf *= 1 + args.label_weighting * ref.label_divergence(
+                bags, [labels for _, labels, _ in kept], n_rows, len(rdict.labels), 5.0)
         idf[-1] = 0.0  # the unseen row carries no weight (scikit-learn drops unknown terms)
     paths = ref.huffman_paths(rdict.label_counts) if args.loss == "hs" else None
     encoded, _ = rdict.encode("".join(line + "\n" for line in lines).encode(), keep_all=True, hashed=True)

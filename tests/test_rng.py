@@ -65,3 +65,12 @@ def test_init_uniform_picks_a_kernel_by_size(monkeypatch):
     assert calls == ["init_uniform_serial", "init_uniform_parallel"]
     np.testing.assert_array_equal(small, reference_table(9, 11, 0.5, 1))
     np.testing.assert_array_equal(large, reference_table(10, 10, 0.5, 1))
+
+
+def test_a_thread_count_given_to_init_uniform_is_not_left_behind(monkeypatch):
+    """Numba's thread count belongs to the calling thread: training with threads=1 must not leave
+    later parallel work of that thread (batch prediction) on one thread."""
+    monkeypatch.setattr(rng, "PARALLEL_MIN_ELEMENTS", 100)
+    before = numba.get_num_threads()
+    rng.init_uniform(np.empty((10, 10), np.float32), 0.5, 1, threads=1)
+    assert numba.get_num_threads() == before

@@ -11,6 +11,7 @@ fastText can represent, as a :class:`~fastembed.fasttext.layout.FastTextFile`.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -34,18 +35,29 @@ _FASTTEXT_LOSSES = ("softmax", "ova", "hs")
 
 
 class _Predictor:
-    """What :class:`Model` asks of its predictor, with fastText's kernels."""
+    """What :class:`Model` asks of its predictor (that of
+    :class:`~fastembed.model.line_predict.Predictor`), with fastText's kernels, which size
+    their buffers per call: ``line_bytes`` is unbounded and :meth:`fit` has nothing to do."""
+
+    line_bytes = sys.maxsize
 
     def __init__(self, vocab, net):
         self.vocab, self.net = vocab, net
         n = max(net.n_labels, 1)
         self.top_ids = np.empty(n, np.int32)
         self.top_probs = np.empty(n, np.float64)
+        self.top_probs_1 = self.top_probs[:1]
         self._hidden = np.empty(net.inp.shape[1], np.float32)
+
+    def fit(self, n_bytes):
+        pass
 
     def line(self, line: bytes, k: int, threshold: float) -> int:
         return predict_one(np.frombuffer(line, np.uint8), self.vocab, self.net, k, threshold, self.top_ids,
                            self.top_probs, self._hidden)
+
+    def call(self, k: int, threshold: float, line: bytes) -> int:
+        return self.line(line, k, threshold)
 
     def hidden(self, line: bytes) -> np.ndarray:
         self.line(line, 0, 0.0)

@@ -64,6 +64,12 @@ def init_uniform(table, bound, seed, threads=0):
     if table.size < PARALLEL_MIN_ELEMENTS:
         init_uniform_serial(table, bound, seed)
         return
-    if threads:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    init_uniform_parallel(table, bound, seed)
+    if not threads:
+        init_uniform_parallel(table, bound, seed)
+        return
+    before = numba.get_num_threads()  # the setting is the calling thread's: give it back
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        init_uniform_parallel(table, bound, seed)
+    finally:
+        numba.set_num_threads(before)
