@@ -335,6 +335,11 @@ _FT_TRAIN = textwrap.dedent(
                   m.get_word_vector(w).tolist()] for w in words}
     result["__neighbors__"] = [[float(s), w] for s, w in m.get_nearest_neighbors(words[0], k=5)]
     result["__words__"] = m.get_words(on_unicode_error="replace")
+    m = fasttext.train_unsupervised(corpus, model="skipgram", dim=4, epoch=1, minCount=2,
+                                    minn=2, maxn=5, bucket=100000, thread=2, verbose=0)
+    inp = m.get_input_matrix()
+    result["__input_shape__"] = list(inp.shape)
+    result["__zero_rows__"] = [int(r) for r in (inp == 0).all(axis=1).nonzero()[0]]
     print(json.dumps(result))
     """
 )
@@ -392,6 +397,45 @@ def test_fasttext_bin_loads_with_fasttexts_vectors(fasttext_model):
     for score, word in theirs:
         similarity = unit[model.get_word_id(word)] @ query / np.linalg.norm(query)
         np.testing.assert_allclose(similarity, score, rtol=1e-4)
+
+
+def test_fasttext_starts_most_ngram_rows_at_zero(fasttext_model):
+    """What :func:`fastembed.wordvec.training.init_input` rests on: fastText's
+    ``DenseMatrix::uniform`` fills one tenth of the input table per thread (here 2) and leaves
+    the rest zero, so after training the rows past those tenths that no vocabulary word uses
+    (training never touches them) are still exactly zero, and those before them are not."""
+    corpus, _, expected = fasttext_model
+    rows, dim = expected["__input_shape__"]
+    ours = train_unsupervised(str(corpus), dim=4, epoch=1, min_count=2, minn=2, maxn=5,
+                              bucket=100000, threads=1, verbose=0)
+    offsets, trained = vocabulary_subwords(ours.dictionary)
+    assert rows == ours.dictionary.nwords + 100000
+    block = 2 * (rows * dim // 10)  # elements filled: two tenths (uniformThread, 2 threads)
+    untouched = np.setdiff1d(np.arange(rows), trained)
+    past = untouched[untouched >= -(-block // dim)]
+    zero = np.zeros(rows, dtype=bool)
+    zero[expected["__zero_rows__"]] = True
+    assert past.size > 10_000 and zero[past].all()
+    assert not zero[:block // dim].any()
+
+
+def test_input_table_starts_as_fasttexts_with_two_threads():
+    """Word rows U(-1/dim, 1/dim) (distinct, within the bound); an n-gram row random when its
+    fastText row (nwords + bucket) is below 2/10 of fastText's table, zero after; the row of
+    the unused buckets zero. The same rows as test_fasttext_starts_most_ngram_rows_at_zero
+    finds random and zero in a fastText model trained with 2 threads."""
+    from fastembed.wordvec.training import init_input
+
+    dim, nwords, bucket = 10, 300, 2000
+    cut = 2 * (nwords + bucket) // 10 - nwords  # buckets below it start random: 160
+    bucket_ids = np.array([0, 5, cut - 1, cut, cut + 1, 1999], dtype=np.int32)
+    inp = np.full((nwords + bucket_ids.size + 1, dim), np.nan, dtype=np.float32)
+    init_input(inp, nwords, bucket_ids, bucket, seed=3)
+    random_rows = np.concatenate([inp[:nwords], inp[nwords:nwords + 3]])
+    assert (np.abs(random_rows) < 1.0 / dim).all()
+    assert np.unique(random_rows).size == random_rows.size
+    assert 0.4 / dim < np.abs(random_rows).mean() < 0.6 / dim  # uniform: mean |x| = bound / 2
+    assert (inp[nwords + 3:] == 0).all()
 
 
 # -- the API on a real corpus -----------------------------------------------------------------

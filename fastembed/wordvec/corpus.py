@@ -16,8 +16,9 @@ counts every token; then
 Why only the used buckets get rows: training reads and writes nothing but the subword rows of
 vocabulary words, and all of those are known before the first step. fastText allocates all
 ``nwords + bucket`` rows (800 MB at the defaults) and the buckets no vocabulary word hashes to
-keep their random initial values forever, so an unknown word's n-gram in such a bucket only
-adds that noise to its vector. Here those buckets share one zero row instead: the table holds
+keep their initial values forever (random in the first ``thread`` tenths of the table, zero
+after: :func:`fastembed.wordvec.training.init_input`), so an unknown word's n-gram in such a
+bucket adds nothing but that. Here those buckets share one zero row instead: the table holds
 ``nwords + n_used + 1`` rows (on the 14.8M-word benchmark corpus about half of fastText's),
 and an unknown word's vector is the mean over its n-grams that training saw, zeros counted for
 the others.
