@@ -210,10 +210,10 @@ def _encode_group(parts, text, label, prefix, dict_arrays, n_rows, tfidf):
     return corpus, df, multi, label_line_counts(corpus.label_indices, corpus.label_offsets, d.nlabels)
 
 
-def _label_counts(group, first, stop, n_rows):
+def _label_counts(group, first, stop, n_rows, dtype):
     """A group's share of the label x row counts of labels ``first..stop-1`` (label_weighting)."""
     corpus = group[0]
-    counts = np.zeros((stop - first, n_rows), np.int64)
+    counts = np.zeros((stop - first, n_rows), dtype)
     label_row_counts(corpus.indices, corpus.offsets, corpus.label_indices, corpus.label_offsets,
                      first, counts)
     return counts
@@ -345,8 +345,8 @@ def _train(parts, text, label, pre, args, word_ngrams, bucket, minn, maxn, n_gro
         if args.label_weighting > 0:  # the counts of each block of labels summed over the groups
             counts = dask.delayed(_label_counts, pure=True)
 
-            def block_counts(first, stop):
-                return sum(dask.compute(*[counts(g, first, stop, d.n_rows) for g in groups]))
+            def block_counts(first, stop, dtype):  # the dtype holds the whole corpus's counts
+                return sum(dask.compute(*[counts(g, first, stop, d.n_rows, dtype) for g in groups]))
             divergence, _ = row_divergence(block_counts, sum(s[3] for s in summaries), d.n_rows, args.dim)
             idf = apply_label_weighting(idf, args.label_weighting, divergence)
         idf[-1] = 0.0  # the unseen-bucket row, as in fastembed.model.training

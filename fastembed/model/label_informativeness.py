@@ -20,7 +20,9 @@ distribution given the row is smoothed toward the prior with :data:`PSEUDO_COUNT
 and a label absent from the row's lines adds ``s π ln s`` to the sum whatever the row: only the
 non-zero counts need work. The counts are made for a block of labels at a time
 (:func:`label_blocks`), so memory stays within a quarter of the input table's size (or
-:data:`_MIN_BLOCK_BYTES`), for any number of labels.
+:data:`_MIN_BLOCK_BYTES`), for any number of labels; int32 counts (:func:`count_dtype`) fit twice
+the labels of int64 in a block: 20 Newsgroups (540k rows, 20 labels) takes one pass, 0.15-0.2 s
+of CPU, instead of two.
 
 Measured (test P@1, mean of 3 seeds, fastembed's other defaults, 2 threads), β = 2 against
 β = 0: 20 Newsgroups +2.8 points, Reuters-21578 +1.8, TREC-50 +1.7, AG News +1.4, IMDB +0.6;
@@ -35,7 +37,8 @@ import numpy as np
 
 from fastembed.jit import BYTES, njit
 
-__all__ = ["PSEUDO_COUNT", "apply_label_weighting", "corpus_block_counts", "label_blocks", "label_line_counts",
+__all__ = ["PSEUDO_COUNT", "apply_label_weighting", "corpus_block_counts", "count_dtype", "label_blocks",
+           "label_line_counts",
            "label_row_counts", "row_divergence"]
 
 PSEUDO_COUNT = 5.0
@@ -60,7 +63,8 @@ def label_line_counts(label_indices, label_offsets, nlabels):
 def label_row_counts(indices, offsets, label_indices, label_offsets, first_label, counts):
     """Add to ``counts[j, r]`` the bags that contain row ``r`` and hold label ``first_label + j``.
 
-    ``counts`` is (block, n_rows) int64; a row or label repeated within a bag counts once. The
+    ``counts`` is (block, n_rows) int32, or int64 when a label has 2**31 lines or more
+    (:func:`count_dtype`); a row or label repeated within a bag counts once. The
     rows and labels are those of an encoded corpus (proven in range when it was made). The bags
     are visited label by label, so the counts being added to are one label's row of ``counts``
     at a time (measured on 20 Newsgroups, 6.5M rows in bags, 540k table rows, 20 labels: 1.4 s
@@ -114,18 +118,24 @@ def _add_label_terms(counts, prior, pseudo, sums, totals):
                 totals[r] += n
 
 
-def label_blocks(n_rows, nlabels, dim, min_block_bytes=_MIN_BLOCK_BYTES):
-    """``(first, stop)`` label ranges whose counts table (labels x n_rows, int64) stays within a
-    quarter of the input table (n_rows x dim float32) or ``min_block_bytes``."""
+def count_dtype(line_counts):
+    """The dtype of the label x row counts: int32 (half the memory, so twice the labels in a
+    block) unless a label's lines, which bound every count of it, could overflow it."""
+    return np.int32 if line_counts.size == 0 or int(line_counts.max()) < 2**31 else np.int64
+
+
+def label_blocks(n_rows, nlabels, dim, itemsize, min_block_bytes=_MIN_BLOCK_BYTES):
+    """``(first, stop)`` label ranges whose counts table (labels x n_rows, ``itemsize`` bytes
+    each) stays within a quarter of the input table (n_rows x dim float32) or ``min_block_bytes``."""
     budget = max(n_rows * dim, min_block_bytes)
-    size = int(min(max(budget // (8 * max(n_rows, 1)), 1), max(nlabels, 1)))
+    size = int(min(max(budget // (itemsize * max(n_rows, 1)), 1), max(nlabels, 1)))
     return [(c, min(c + size, nlabels)) for c in range(0, nlabels, size)]
 
 
 def row_divergence(block_counts, line_counts, n_rows, dim, min_block_bytes=_MIN_BLOCK_BYTES):
     """``KL(P(label | r) || P(label))`` of every row (float64), and whether a line held it.
 
-    ``block_counts(first, stop)`` returns the (stop - first, n_rows) int64 counts of those
+    ``block_counts(first, stop, dtype)`` returns the (stop - first, n_rows) counts of those
     labels (:func:`label_row_counts` over the corpus); ``line_counts`` the lines of each label;
     ``dim`` and ``min_block_bytes`` size the blocks (:func:`label_blocks`).
     """
@@ -133,8 +143,9 @@ def row_divergence(block_counts, line_counts, n_rows, dim, min_block_bytes=_MIN_
     prior /= max(prior.sum(), 1.0)
     sums = np.zeros(n_rows, np.float64)
     totals = np.zeros(n_rows, np.float64)
-    for first, stop in label_blocks(n_rows, line_counts.size, dim, min_block_bytes):
-        _add_label_terms(block_counts(first, stop), prior[first:stop], PSEUDO_COUNT, sums, totals)
+    dtype = count_dtype(line_counts)
+    for first, stop in label_blocks(n_rows, line_counts.size, dim, np.dtype(dtype).itemsize, min_block_bytes):
+        _add_label_terms(block_counts(first, stop, dtype), prior[first:stop], PSEUDO_COUNT, sums, totals)
     s = PSEUDO_COUNT
     divergence = (sums + s * math.log(s)) / (totals + s) - np.log(totals + s)
     return np.maximum(divergence, 0.0), totals > 0  # rounding can leave -1e-16 where it is 0
@@ -143,8 +154,8 @@ def row_divergence(block_counts, line_counts, n_rows, dim, min_block_bytes=_MIN_
 def corpus_block_counts(pieces, n_rows):
     """``block_counts`` of :func:`row_divergence` for a corpus given as ``pieces()``, an iterable
     of ``(indices, offsets, label_indices, label_offsets)`` (one piece, or a mapped corpus's)."""
-    def block_counts(first, stop):
-        counts = np.zeros((stop - first, n_rows), np.int64)
+    def block_counts(first, stop, dtype):
+        counts = np.zeros((stop - first, n_rows), dtype)
         for indices, offsets, label_indices, label_offsets in pieces():
             label_row_counts(indices, offsets, label_indices, label_offsets, first, counts)
         return counts
