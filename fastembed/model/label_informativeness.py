@@ -38,8 +38,7 @@ import numpy as np
 from fastembed.jit import BYTES, njit
 
 __all__ = ["PSEUDO_COUNT", "apply_label_weighting", "corpus_block_counts", "count_dtype", "label_blocks",
-           "label_line_counts",
-           "label_row_counts", "row_divergence"]
+           "label_line_counts", "label_row_counts", "row_divergence"]
 
 PSEUDO_COUNT = 5.0
 _MIN_BLOCK_BYTES = 64 << 20
