@@ -13,6 +13,7 @@ import zipfile
 from collections import Counter
 from types import SimpleNamespace
 
+import numba
 import numpy as np
 import pytest
 
@@ -243,6 +244,14 @@ def test_deterministic_models_are_the_same_for_1_2_and_4_threads(trec_train, tre
         hogwild = fastembed.train_supervised(str(trec_train), **SMALL)
         # about as accurate as hogwild (one seed each): within 7 of the 500 test questions
         assert models[0].test(str(trec_test))[1] >= hogwild.test(str(trec_test))[1] - 0.015
+
+
+def test_deterministic_training_gives_back_numbas_thread_count(trec_train):
+    """Numba's thread count is the calling thread's: a deterministic run on 1 thread must not leave
+    later parallel work of that thread (batch prediction) on one thread."""
+    before = numba.get_num_threads()
+    fastembed.train_supervised(str(trec_train), deterministic=True, **SMALL)  # SMALL: threads=1
+    assert numba.get_num_threads() == before
 
 
 def test_deterministic_multi_label_draws_do_not_depend_on_threads():

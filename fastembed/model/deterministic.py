@@ -137,8 +137,16 @@ def _compile(loss_kind, opt_kind):
 def run_epoch(trainer, order, epoch):
     """One epoch of ``trainer`` (a ``training._Trainer``) in deterministic mini-batches; False
     when the callback stopped training (between kernel calls), else True."""
+    before = numba.get_num_threads()  # the setting is the calling thread's: give it back
+    numba.set_num_threads(min(trainer.args.n_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return _run_batches(trainer, order, epoch)
+    finally:
+        numba.set_num_threads(before)
+
+
+def _run_batches(trainer, order, epoch):
     args, c, workers = trainer.args, trainer.corpus, trainer.workers
-    numba.set_num_threads(min(args.n_threads, numba.config.NUMBA_NUM_THREADS))
     n_slices = numba.get_num_threads()
     kernel = batch_kernel(args.loss, args.optimizer)
     scratch = _scratch(trainer)
