@@ -44,18 +44,14 @@ PSEUDO_COUNT = 5.0
 _MIN_BLOCK_BYTES = 64 << 20
 
 
-@njit(**BYTES)
 def label_line_counts(label_indices, label_offsets, nlabels):
     """Lines holding each label (int64, (nlabels,)); a label twice in a line counts once."""
-    counts = np.zeros(nlabels, dtype=np.int64)
-    last = np.full(nlabels, -1, dtype=np.int64)
-    for b in range(label_offsets.size - 1):
-        for i in range(label_offsets[b], label_offsets[b + 1]):
-            c = label_indices[i]
-            if last[c] != b:
-                last[c] = b
-                counts[c] += 1
-    return counts
+    label_indices = np.asarray(label_indices, np.int64)
+    per_line = np.diff(label_offsets)
+    if per_line.size and per_line.max() > 1:  # multi-label lines: one (line, label) pair each
+        lines = np.repeat(np.arange(per_line.size, dtype=np.int64), per_line)
+        label_indices = np.unique(lines * max(nlabels, 1) + label_indices) % max(nlabels, 1)
+    return np.bincount(label_indices, minlength=nlabels).astype(np.int64)
 
 
 @njit(**BYTES)
@@ -105,7 +101,10 @@ def label_row_counts(indices, offsets, label_indices, label_offsets, first_label
 @njit(**BYTES)
 def _add_label_terms(counts, prior, pseudo, sums, totals):
     """For a block of labels: ``sums[r] += sum_j (N + s π)(ln(N + s π) - ln π) - s π ln s`` over
-    the non-zero ``N = counts[j, r]`` (``π = prior[j]``), ``totals[r] += sum_j N``."""
+    the non-zero ``N = counts[j, r]`` (``π = prior[j]``), ``totals[r] += sum_j N``. A kernel:
+    NumPy on the non-zero counts (np.nonzero, np.bincount) took 0.17-0.28 s of CPU on IMDB and
+    20 Newsgroups against this kernel's 0.11-0.2 s, more than the ~5 ms its load from Numba's
+    cache costs a process."""
     log_s = math.log(pseudo)
     for j in range(counts.shape[0]):
         p = prior[j]
