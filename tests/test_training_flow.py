@@ -330,6 +330,7 @@ def test_balanced_class_weight_is_scikit_learns(trec_slice):
     assert not np.allclose(balanced.output_matrix, fastembed.train_supervised(lines, **SMALL).output_matrix)
 
 
+@pytest.mark.slow_without_jit  # the whole SMS corpus, three times: over 10 minutes as pure Python
 @pytest.mark.skipif(not SMS.is_dir(), reason="the SMS spam corpus is not in /work/shared/data")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_balanced_class_weight_raises_the_minority_recall_on_sms_spam(seed):
