@@ -45,6 +45,7 @@ Prefetch
 Under ``NUMBA_DISABLE_JIT=1`` (coverage runs) they are plain Python no-ops.
 """
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -87,7 +88,7 @@ from numba import njit, prange, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "REDUCE", "SERIAL", "njit", "prange",
+__all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "REDUCE", "SERIAL", "njit", "prange", "thread_count",
            "prefetch_distance", "prefetch_row"]
 
 SERIAL = dict(cache=True, nogil=True)
@@ -166,3 +167,18 @@ def prefetch_distance(arr):
 if numba.config.DISABLE_JIT:  # pragma: no cover -- exercised by the NUMBA_DISABLE_JIT=1 run
     def prefetch_row(arr, i):  # noqa: F811 -- the intrinsic cannot run as Python
         """No-op: prefetching is only a hint."""
+
+
+@contextlib.contextmanager
+def thread_count(n):
+    """Numba's parallel kernels of the calling thread use at most ``n`` threads inside the block.
+
+    The setting belongs to the calling thread and outlives the call: a training with
+    ``threads=1`` that set it and left it would keep that thread's later parallel work (batch
+    prediction) on one thread. It is given back when the block ends."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

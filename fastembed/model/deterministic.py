@@ -28,7 +28,7 @@ depend on threads either.
 import numba
 import numpy as np
 
-from fastembed.jit import PARALLEL, njit, prange, prefetch_distance, prefetch_row
+from fastembed.jit import PARALLEL, njit, prange, prefetch_distance, prefetch_row, thread_count
 from fastembed.model.forward import pool_bag
 from fastembed.model.loss import LOSS_CODES, OPTIMIZER_CODES, loss_forward, update_row
 from fastembed.model.rng import splitmix64
@@ -137,12 +137,8 @@ def _compile(loss_kind, opt_kind):
 def run_epoch(trainer, order, epoch):
     """One epoch of ``trainer`` (a ``training._Trainer``) in deterministic mini-batches; False
     when the callback stopped training (between kernel calls), else True."""
-    before = numba.get_num_threads()  # the setting is the calling thread's: give it back
-    numba.set_num_threads(min(trainer.args.n_threads, numba.config.NUMBA_NUM_THREADS))
-    try:
+    with thread_count(trainer.args.n_threads):
         return _run_batches(trainer, order, epoch)
-    finally:
-        numba.set_num_threads(before)
 
 
 def _run_batches(trainer, order, epoch):

@@ -4,10 +4,9 @@ splitmix64 is counter-based, so independent streams are cheap to derive (one per
 one per table row) and results do not depend on how work is split between threads.
 """
 
-import numba
 import numpy as np
 
-from fastembed.jit import INLINE, PARALLEL, SERIAL, njit, prange
+from fastembed.jit import INLINE, PARALLEL, SERIAL, njit, prange, thread_count
 
 
 @njit(**INLINE)
@@ -67,9 +66,5 @@ def init_uniform(table, bound, seed, threads=0):
     if not threads:
         init_uniform_parallel(table, bound, seed)
         return
-    before = numba.get_num_threads()  # the setting is the calling thread's: give it back
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
+    with thread_count(threads):
         init_uniform_parallel(table, bound, seed)
-    finally:
-        numba.set_num_threads(before)
