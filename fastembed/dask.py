@@ -65,8 +65,8 @@ from fastembed.errors import ArgumentError, FastembedError
 from fastembed.model.classifier import Model
 from fastembed.model.label_informativeness import (
     apply_label_weighting,
+    corpus_block_counts,
     label_line_counts,
-    label_row_counts,
     row_divergence,
 )
 from fastembed.model.pooling import bag_weights, document_frequency, smooth_idf
@@ -212,11 +212,9 @@ def _encode_group(parts, text, label, prefix, dict_arrays, n_rows, tfidf):
 
 def _label_counts(group, first, stop, n_rows, dtype):
     """A group's share of the label x row counts of labels ``first..stop-1`` (label_weighting)."""
-    corpus = group[0]
-    counts = np.zeros((stop - first, n_rows), dtype)
-    label_row_counts(corpus.indices, corpus.offsets, corpus.label_indices, corpus.label_offsets,
-                     first, counts)
-    return counts
+    c = group[0]
+    return corpus_block_counts(lambda: [(c.indices, c.offsets, c.label_indices, c.label_offsets)],
+                               n_rows)(first, stop, dtype)
 
 
 def _train_group(group, dict_arrays, args_dict, inp, out, idf, epoch, seed):
