@@ -292,9 +292,15 @@ def _graph_value(value):
 
 
 def _to_every_worker(value):
-    """``value`` scattered to every worker when a distributed client is active, else a graph key."""
+    """``value`` scattered to every worker when a distributed client is active, else a graph key.
+
+    Under a key of its own (``hash=False``): with the default content hash, a second call with
+    the same bytes reuses the key of the first call's future, and when that future is released
+    (its collection computed and dropped) the scheduler can forget the data just as the second
+    computation needs it (seen once in CI: FutureCancelledError, "lost dependencies").
+    """
     client = _client()
-    return client.scatter([value], broadcast=True)[0] if client is not None else _graph_value(value)
+    return client.scatter([value], broadcast=True, hash=False)[0] if client is not None else _graph_value(value)
 
 
 def _client():

@@ -16,11 +16,14 @@ import textwrap
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from text_reference import RefDict
 
 import fastembed
-from fastembed.model.classifier import Model
+from fastembed.model.classifier import Model, _top_k
 from fastembed.model.huffman import build_paths
+from fastembed.model.line_predict import top_k as line_top_k
 from fastembed.model.line_predict import worth_threads
 from fastembed.settings import TrainArgs
 from fastembed.text import build_corpus
@@ -326,3 +329,48 @@ def test_loading_a_fastembed_model_imports_no_fasttext_module(tmp_path):
                           env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["Model", "[]"]
+
+
+# -- ties: test() counts what predict() returns ----------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_evaluation_top_k_takes_ties_as_the_line_kernel_does(data):
+    """_top_k (test's path) equals line_predict.top_k row by row, and the plain rule: the k
+    largest by (probability descending, label id ascending), those reaching the threshold."""
+    n_labels = data.draw(st.integers(1, 12))
+    n = data.draw(st.integers(1, 6))
+    levels = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, float("nan")])  # few values: many ties
+    probs = np.array(data.draw(st.lists(st.lists(levels, min_size=n_labels, max_size=n_labels),
+                                        min_size=n, max_size=n)), dtype=np.float32)
+    k = data.draw(st.integers(1, n_labels))
+    threshold = data.draw(st.sampled_from([0.0, 0.3, 0.75]))
+    top, keep = _top_k(probs, k, threshold)
+    for row, cols, kept in zip(probs, top, keep):
+        numbers = [(-float(p), c) for c, p in enumerate(row) if not np.isnan(p)]
+        expected = [c for _, c in sorted(numbers)[:k] if row[c] >= threshold]
+        assert cols[kept].tolist() == expected and kept.tolist() == sorted(kept.tolist(), reverse=True)
+        ids, out = np.zeros(k, np.int32), np.zeros(k, np.float64)
+        count = line_top_k(row, k, threshold, ids, out)
+        assert ids[:count].tolist() == expected
+
+
+def test_labels_with_equal_output_rows_are_counted_as_predict_returns_them():
+    """Labels that always occur together get equal output rows under "ova": every line ties
+    them. test() and test_label() must count the label predict() returns, the lower id."""
+    model, _ = random_model("mean", "ova")
+    out = model.output_matrix
+    out[1] = out[0]
+    out[3] = out[2]
+    labels = model.labels
+    lines = [t.decode("utf-8", "surrogateescape") for t in TEXTS[:12]]
+    valid = "".join(f"{labels[1 + 2 * (i % 2)]} {line}\n" for i, line in enumerate(lines))  # the higher id
+    predicted = [got[0] for got, _ in model.predict(lines, k=1)]
+    gold = [labels[1 + 2 * (i % 2)] for i in range(len(lines))]
+    n, precision, _ = model.test(valid.encode(), k=1)
+    assert n == len(lines)
+    assert precision == sum(p == g for p, g in zip(predicted, gold)) / n
+    per_label = model.test_label(valid.encode(), k=1)
+    for label in set(predicted):
+        hits = sum(p == g == label for p, g in zip(predicted, gold))
+        assert per_label[label]["precision"] == hits / predicted.count(label)

@@ -382,13 +382,21 @@ class Model:
 
 
 def _top_k(probs, k, threshold):
-    """The ``k`` largest entries per row, descending: (columns (n, k), kept (n, k) bool).
+    """The ``k`` largest entries per row, descending, ties by column: (columns (n, k), kept (n, k) bool).
 
-    ``kept`` marks the entries of at least ``threshold``; they come first in each row.
+    ``kept`` marks the entries of at least ``threshold``; they come first in each row. The tie
+    rule is :func:`fastembed.model.line_predict.top_k`'s, so that ``test`` counts what ``predict``
+    returns: labels that always occur together get equal output rows under "ova" (both start at
+    zero and take the same steps), and ``argpartition`` alone split their ties either way.
     """
     n_labels = probs.shape[1]
+    probs = np.where(np.isnan(probs), -np.inf, probs)  # as top_k, a NaN is never chosen before a number
     if k < n_labels:
-        part = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+        kth = -np.partition(-probs, k - 1, axis=1)[:, k - 1:k]  # the k-th largest of each row
+        above, tied = probs > kth, probs == kth
+        room = k - above.sum(axis=1, keepdims=True)  # slots left for the tied, lowest columns first
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+        part = np.nonzero(chosen)[1].reshape(probs.shape[0], k)
     else:
         part = np.broadcast_to(np.arange(n_labels), probs.shape)
     vals = np.take_along_axis(probs, part, axis=1)

@@ -30,7 +30,6 @@ from fastembed.model.workers import LOSS_SUM, SEEN, Workers, thread_local_arrays
 from fastembed.settings import (
     RUN_SETTINGS,
     SETTINGS,
-    TrainArgs,
     autotune_docstring_table,
     docstring_table,
 )
