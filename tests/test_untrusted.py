@@ -502,6 +502,20 @@ def test_a_saved_history_keeps_its_last_epochs_and_finite_numbers(models, tmp_pa
     assert len(history[1]) == 32
 
 
+def test_saved_stats_keep_what_a_file_can_hold_and_the_file_loads(models, tmp_path):
+    """train_stats is the user's dict: whatever it holds, save() writes a file that loads,
+    keeping the entries the reader accepts (short string keys; finite numbers, short strings)."""
+    model = fastembed.load_model(models["ngrams"])
+    model.train_stats = {"history": [{"epoch": 1, "lr": 0.1}], "note": "kept", "n": 3,
+                         "long": "x" * 5000, "k" * 2000: 1, 7: "int key", "nan": float("nan"),
+                         "list": [1, 2], **{f"extra{i}": i for i in range(100)}}
+    model.save(tmp_path / "stats.fe")
+    stats = fastembed.load_model(tmp_path / "stats.fe").train_stats
+    assert stats["history"] == [{"epoch": 1, "lr": 0.1}] and stats["note"] == "kept" and stats["n"] == 3
+    assert not {"long", "k" * 2000, 7, "nan", "list"} & set(stats)
+    assert len(stats) == 64 and stats["extra0"] == 0  # the reader's limit, the first entries
+
+
 def test_a_valid_mutation_still_loads(models, tmp_path):
     """The checks refuse what is wrong, not what is unusual: new stats, another seed."""
     arrays, meta = read_members(models["ngrams"])

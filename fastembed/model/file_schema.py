@@ -108,11 +108,20 @@ def _check_stats(stats):
 
 def stats_for_file(stats):
     """The ``train_stats`` a model file keeps, beside :func:`_check_stats` that reads them back:
-    the numbers (finite) and strings, and the history (:func:`history_for_file`)."""
-    kept = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))
-            and (not isinstance(v, float) or math.isfinite(v))}
+    of the first :data:`_MAX_STATS` entries (the history counted first), those with a short
+    string key holding a finite number or a short string, and the history
+    (:func:`history_for_file`); so that whatever ``train_stats`` holds, the file loads."""
+    kept = {}
     if isinstance(stats.get("history"), list):
         kept["history"] = history_for_file(stats["history"])
+    for key, value in stats.items():
+        if len(kept) == _MAX_STATS:
+            break
+        if (key != "history" and isinstance(key, str) and len(key) <= _MAX_TEXT
+                and isinstance(value, (int, float, str))
+                and (not isinstance(value, float) or math.isfinite(value))
+                and (not isinstance(value, str) or len(value) <= _MAX_TEXT)):
+            kept[key] = value
     return kept
 
 
