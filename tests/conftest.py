@@ -1,8 +1,8 @@
 """Shared fixtures: small real corpora (slices of the bundled TREC-6 corpus) in temp files.
 
 Also two markers for the coverage run of ``.ci/run``, where ``NUMBA_DISABLE_JIT=1`` makes every
-kernel plain Python: ``slow_without_jit`` (minutes that way; what they cover is covered by
-smaller tests) and ``jit_only`` (they inspect compiled code); both are skipped there.
+kernel plain Python: ``slow_without_jit`` (minutes that way, or a time budget pure Python
+cannot use; what they cover is covered by smaller tests) and ``jit_only`` (they inspect compiled code); both are skipped there.
 """
 
 from pathlib import Path
@@ -30,7 +30,8 @@ def trec_test():
 
 
 _SKIPPED_WITHOUT_JIT = {
-    "slow_without_jit": "minutes as pure Python; skipped when NUMBA_DISABLE_JIT=1",
+    "slow_without_jit": "minutes as pure Python, or a time budget (autotune's) that pure Python cannot "
+                        "use as compiled code does; skipped when NUMBA_DISABLE_JIT=1",
     "jit_only": "tests the compiled kernels themselves (or a run whose course their float rounding "
                 "decides); skipped when NUMBA_DISABLE_JIT=1",
 }

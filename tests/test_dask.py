@@ -227,7 +227,7 @@ def _tiny_model():
 @pytest.mark.parametrize("pooling", ["mean", "tfidf"])
 def test_small_run_matches_single_process_dictionary(client, pooling):
     """Small enough to run without the JIT: every phase of the distributed run once."""
-    lines = TRAIN.read_text(encoding="utf-8").splitlines(True)[:300]
+    lines = TRAIN.read_text(encoding="utf-8").splitlines()[:300]
     kw = dict(epoch=1, dim=5, threads=1, seed=0, pooling=pooling, min_count_ngram=2)
     single = train_supervised(lines, verbose=0, **kw)
     df = frame(TRAIN).iloc[:300]
