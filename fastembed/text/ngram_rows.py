@@ -9,7 +9,9 @@ is fastText's ``pruneidx_`` (``Dictionary::prune``), applied where the text is h
 The map is an open-addressing table of ``uint64`` keys ``bucket << 32 | j`` (linear probing,
 load at most 1/2), sized by the number of used buckets, never by ``bucket`` (up to ``2**31 - 1``
 in a model file). It is rebuilt from ``bucket_ids`` in O(used) when a dictionary is made, so the
-model file holds only ``bucket_ids``.
+model file holds only ``bucket_ids``. Numbering the buckets of a training corpus
+(:func:`assign_rows`) goes through a direct map instead when ``bucket`` is at most
+:data:`DIRECT_MAX_BUCKET` (64 MB at most; same numbering, several times faster).
 
 An **empty** key table means "no map yet": rows stay in the hashed ``nwords + bucket`` space.
 Only :func:`build_corpus` encodes that way, just before :func:`assign_rows` numbers the buckets.
@@ -96,8 +98,8 @@ def _grown(keys, bits):
 
 
 # ``bucket`` up to this: the buckets are numbered through a direct map, int64[bucket, 2] (each
-# bucket's number and count in one cache line; 32 MB at the default 2M, 128 MB at most), instead
-# of the key table (16 bytes per used bucket, plus 8 per count elsewhere). Numbering is a random
+# bucket's number and count in one cache line; 32 MB at the default 2M, 64 MB at most), instead
+# of the key table (16 bytes per used bucket at load 1/2, plus 8 per count elsewhere). Numbering is a random
 # access per bag row; the map's row is prefetched some rows ahead, which a key table's probe
 # cannot be. On a 0.3 GB IMDB-like corpus (105M rows, 2.2M buckets used): 9.7-10.8 s through
 # the key table, 5.8 s through a map of numbers and a count array apart, 1.3 s this way.
