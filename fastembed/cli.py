@@ -213,7 +213,7 @@ def train(corpus, output, quiet, valid, **params):
         ("vocabulary", f"{s['words']:,} words, {s['buckets_used']:,} n-gram buckets used"),
         ("labels", f"{s['labels']:,}"),
         ("time", f"{time.perf_counter() - t0:.2f} s (read {s['read_s']:.2f} s, "
-                 f"train {s['train_s']:.2f} s, {s['threads']} threads)"),
+                 f"init {s.get('init_s', 0.0):.2f} s, train {s['train_s']:.2f} s, {s['threads']} threads)"),
         ("final loss", f"{s['final_loss']:.4f}"),
     ]
     if "autotune" in s:

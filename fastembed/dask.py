@@ -197,7 +197,7 @@ def _bucket_counts(part, text, label, prefix, dict_arrays):
     d = _dictionary(dict_arrays)
     no_map = (np.zeros(0, np.uint64), 0, 0)
     enc = d._encode(_corpus_bytes(part, text, label, prefix), False, no_map)
-    bucket_ids, counts = _rows.assign_rows(enc.indices, d.nwords)
+    bucket_ids, counts = _rows.assign_rows(enc.indices, d.nwords, d.bucket)
     return dict(zip(bucket_ids.tolist(), counts.tolist())), 0
 
 

@@ -4,7 +4,10 @@
 The corpus is ``scripts/make_scale_corpus.py``'s (IMDB repeated and perturbed); each size is a
 prefix of it cut at a line end. Every run is a fresh process (``--worker``) training one epoch
 with the default settings on ``--threads`` threads; it reports its own peak RSS
-(``ru_maxrss``), the time of each phase and the training tokens/s. ``in-memory`` forces
+(``ru_maxrss``), the time of each phase (encode: both passes; init: the tables, idf and
+pooling weights), the training tokens/s, and the tokens the training threads went through
+against the corpus's (1.000 for one epoch: a pass that ended early would show) with the final
+loss. ``in-memory`` forces
 :func:`~fastembed.text.build_corpus` whatever the size (the out-of-core threshold raised for
 that process), ``out-of-core`` forces the streaming path (threshold 0); ``cached`` trains a
 second time on a ``--cache-dir`` filled by a first run.
@@ -32,9 +35,17 @@ MODES = ("in-memory", "out-of-core", "cached")
 
 def worker(spec):
     import fastembed.text.out_of_core as ooc
-    from fastembed.model import train_supervised
+    from fastembed.model import train_supervised, training
 
     ooc.OUT_OF_CORE_MIN_BYTES = 1 << 62 if spec["mode"] == "in-memory" else 0
+    trained = {}
+    run_epochs = training._Trainer.run
+
+    def counted(self, *a, **k):  # the tokens the threads went through: a pass ended early shows
+        stats = run_epochs(self, *a, **k)
+        trained["tokens"] = int(self.workers.tokens())
+        return stats
+    training._Trainer.run = counted
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
     model = train_supervised(spec["corpus"], epoch=1, threads=spec["threads"], dim=spec["dim"],
@@ -42,7 +53,8 @@ def worker(spec):
     wall = time.perf_counter() - t0
     s = model.train_stats
     return {"wall_s": wall, "read_s": s["read_s"], "init_s": s["init_s"], "train_s": s["train_s"],
-            "tokens": s["tokens"], "train_tokens_per_s": s["tokens"] / s["train_s"],
+            "tokens": s["tokens"], "trained_tokens": trained["tokens"], "final_loss": s["final_loss"],
+            "train_tokens_per_s": s["tokens"] / s["train_s"],
             "rows": int(model.dictionary.n_rows), "rss_import": rss_import,
             "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
@@ -117,12 +129,14 @@ def main(argv=None):
             os.remove(path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    table = ["| mode | file GB | peak RSS GB | RSS / file | encode s | train s | total s | train Mtok/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    table = [("| mode | file GB | peak RSS GB | RSS / file | encode s | init s | train s | total s | "
+              "train Mtok/s | tokens trained / corpus | final loss |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         table.append(f"| {r['mode']} | {r['file_bytes'] / 1e9:.2f} | {r['peak_rss'] / 1e9:.2f} | "
-                     f"{r['peak_rss'] / r['file_bytes']:.2f} | {r['read_s']:.1f} | {r['train_s']:.1f} | "
-                     f"{r['wall_s']:.1f} | {r['train_tokens_per_s'] / 1e6:.2f} |")
+                     f"{r['peak_rss'] / r['file_bytes']:.2f} | {r['read_s']:.1f} | {r['init_s']:.1f} | "
+                     f"{r['train_s']:.1f} | {r['wall_s']:.1f} | {r['train_tokens_per_s'] / 1e6:.2f} | "
+                     f"{r['trained_tokens'] / r['tokens']:.3f} | {r['final_loss']:.4f} |")
     print("\n".join(table))
     if args.out:
         with open(args.out, "w") as f:

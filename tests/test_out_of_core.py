@@ -254,3 +254,30 @@ def test_an_interrupted_out_of_core_run_resumes_bit_for_bit(sst2_plain, small_pi
         train_supervised(sst2_plain, checkpoint=tmp_path / "m.ckpt", **dict(kw, epoch=1))
         with pytest.raises(ArgumentError, match="encoded its corpus in memory"):
             train_supervised(sst2_plain, resume=tmp_path / "m.ckpt", verbose=0, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("lines", ["one label each", "some with two"])
+def test_document_frequency_and_idf_equal_in_memory_and_mapped(tmp_path, sst2_plain, small_pieces, lines):
+    """corpus_weights's df (taken from the label counts when every line has one label) equals
+    document_frequency over the bags, in memory and mapped; the idf and weights are equal too."""
+    from fastembed.model.corpus_weights import corpus_weights
+    from fastembed.model.pooling import document_frequency
+    from fastembed.settings import TrainArgs
+
+    path = sst2_plain
+    if lines == "some with two":
+        path = tmp_path / "two.txt"
+        raw = sst2_plain.read_bytes().splitlines(True)
+        path.write_bytes(b"".join(b"__label__extra " + r if i % 5 == 0 else r for i, r in enumerate(raw)))
+    args = TrainArgs.from_preset("fastembed", dim=8)
+    assert args.pooling == "tfidf" and args.label_weighting > 0
+    results = []
+    for d, corpus in (build_corpus(path, **SETTINGS), load_corpus(path, **SETTINGS)):
+        assert (corpus.label_indices.size == corpus.n_lines) == (lines == "one label each")
+        idf, weights, df = corpus_weights(args, corpus, d.n_rows, d.nlabels)
+        expected = document_frequency(np.array(corpus.indices), np.array(corpus.offsets), d.n_rows)
+        np.testing.assert_array_equal(df, expected)
+        assert df.dtype == np.int64
+        results.append((idf, np.array(weights)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

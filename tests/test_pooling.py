@@ -108,3 +108,22 @@ def test_defaults_beat_the_fasttext_preset_on_long_documents():
     default = fastembed.train_supervised(str(train), **kw).test(str(test))[1]
     compat = fastembed.train_supervised(str(train), preset="fasttext", **kw).test(str(test))[1]
     assert default > compat + 0.2, (default, compat)
+
+
+def test_tfidf_weights_of_long_bags_equal_numpy():
+    """Bags whose rows repeat up to past the kernel's 1 + ln(tf) table (256), against a plain
+    NumPy computation of the same formula, float64 then float32 as the kernel stores it."""
+    rng = np.random.default_rng(3)
+    n_rows = 40
+    bags = [rng.integers(0, n_rows, size=m) for m in (1, 7, 300)]
+    bags.append(np.concatenate([np.full(255, 5), np.full(256, 6), np.full(257, 7), [8]]))
+    indices = np.concatenate(bags).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum([b.size for b in bags])]).astype(np.int64)
+    idf = rng.uniform(1.0, 4.0, n_rows).astype(np.float32)
+    got = bag_weights("tfidf", indices, offsets, idf)
+    for b, bag in enumerate(bags):
+        tf = np.bincount(bag, minlength=n_rows)[bag]
+        w = (1.0 + np.log(tf)) * idf[bag].astype(np.float64)
+        share = w / tf
+        norm = np.sqrt(np.sum(w * w / tf))
+        np.testing.assert_allclose(got[offsets[b]:offsets[b + 1]], share / norm, rtol=1e-6)

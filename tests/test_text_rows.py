@@ -16,7 +16,12 @@ import pytest
 import fastembed
 from fastembed.errors import ModelFileError
 from fastembed.text import Dictionary, build_corpus
-from fastembed.text.ngram_rows import assign_rows, build_row_table, find_bucket
+from fastembed.text.ngram_rows import (
+    RowNumbering,
+    assign_rows,
+    build_row_table,
+    find_bucket,
+)
 
 CORPUS = [
     "__label__a the cat sat on the mat",
@@ -124,3 +129,30 @@ def test_a_bucket_of_two_billion_allocates_nothing_of_its_size():
     grown_kb, max_row, n_rows = map(int, out)
     assert max_row < n_rows < 1000
     assert grown_kb < 100_000, f"peak RSS grew by {grown_kb} kB"
+
+
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_the_direct_map_numbers_as_the_key_table(pieces):
+    """The direct map (bucket <= DIRECT_MAX_BUCKET) against the key table, the reference: the
+    same rows, bucket ids and counts, fed whole or in pieces."""
+    rng = np.random.default_rng(1)
+    nwords, bucket = 50, 3000
+    zipf = np.minimum(rng.zipf(1.3, size=20_000), bucket) - 1  # repeats, as n-grams repeat
+    rows = np.where(rng.random(20_000) < 0.3, rng.integers(0, nwords, 20_000), nwords + zipf)
+    ref = rows.astype(np.int32)
+    ref_ids, ref_counts = assign_rows(ref, nwords)  # no bucket: the key table
+    direct = rows.astype(np.int32)
+    numbering = RowNumbering(nwords, bucket)
+    assert numbering.slots is not None
+    for part in np.array_split(np.arange(direct.size), pieces):
+        piece = direct[part]
+        numbering.feed(piece)
+        direct[part] = piece
+    ids, counts = numbering.result()
+    assert np.array_equal(direct, ref) and np.array_equal(ids, ref_ids) and np.array_equal(counts, ref_counts)
+    assert ids.dtype == ref_ids.dtype and counts.dtype == ref_counts.dtype
+
+
+def test_the_direct_map_refuses_a_row_beyond_the_bucket():
+    with pytest.raises(ValueError, match="beyond"):
+        assign_rows(np.array([3, 10 + 7, 10 + 20], np.int32), 10, bucket=20)

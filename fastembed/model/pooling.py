@@ -18,8 +18,11 @@ The hidden vector is ``sum_i w_i * table[indices[i]]`` over the bag, i.e.
 
 import numpy as np
 
-from fastembed.jit import BYTES, njit
+from fastembed.jit import BYTES, njit, prefetch_row
 from fastembed.settings import POOLINGS
+
+_LOG_TABLE = 256  # 1 + ln(tf) is looked up below this tf (bit-identical: the same np.log)
+_AHEAD = 16  # bag rows ahead whose table rows are prefetched
 
 
 @njit(**BYTES)
@@ -43,16 +46,30 @@ def smooth_idf(df, n_docs):
 
 @njit(**BYTES)
 def _tfidf_weights(indices, offsets, idf, out):
+    # Two cache misses per bag row on a large vocabulary (tf and idf, random rows): both are
+    # prefetched while tf is counted, and 1 + ln(tf) is a table look-up. On a 0.3 GB IMDB-like
+    # corpus (105M bag rows, 2.3M table rows) 3.1-4.6 s of CPU instead of 5.3-6.0 s (load ~4).
+    # The same prefetch in document_frequency, label_row_counts and prune_rows gained nothing.
     tf = np.zeros(idf.size, dtype=np.int32)
+    idf_rows = idf.reshape(idf.size, 1)
+    tf_rows = tf.reshape(tf.size, 1)
+    log1 = np.empty(_LOG_TABLE, dtype=np.float64)
+    log1[0] = 0.0
+    for t in range(1, _LOG_TABLE):
+        log1[t] = 1.0 + np.log(t)
+    n = indices.size
     for b in range(offsets.size - 1):
         b0, b1 = offsets[b], offsets[b + 1]
         for i in range(b0, b1):
+            if i + _AHEAD < n:
+                prefetch_row(idf_rows, indices[i + _AHEAD])
+                prefetch_row(tf_rows, indices[i + _AHEAD])
             tf[indices[i]] += 1
         sq = 0.0
         for i in range(b0, b1):
             r = indices[i]
             t = tf[r]
-            w = (1.0 + np.log(t)) * idf[r]
+            w = (log1[t] if t < _LOG_TABLE else 1.0 + np.log(t)) * idf[r]
             out[i] = w / t  # this occurrence's share
             sq += w * w / t  # each of the t occurrences adds 1/t of w**2
         inv = 1.0 / np.sqrt(sq) if sq > 0.0 else 0.0

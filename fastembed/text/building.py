@@ -76,7 +76,7 @@ def build_corpus(
     no_map = (np.zeros(0, np.uint64), 0, 0)  # hashed rows, numbered just below
     enc = d._encode_scanned(scanned, wid, label, name, False, no_map)
     if d.bucket > 0:
-        d._set_bucket_ids(_rows.corpus_rows(enc.indices, d.nwords, min_count_ngram))
+        d._set_bucket_ids(_rows.corpus_rows(enc.indices, d.nwords, min_count_ngram, d.bucket))
     return d, enc
 
 

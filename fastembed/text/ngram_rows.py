@@ -9,7 +9,9 @@ is fastText's ``pruneidx_`` (``Dictionary::prune``), applied where the text is h
 The map is an open-addressing table of ``uint64`` keys ``bucket << 32 | j`` (linear probing,
 load at most 1/2), sized by the number of used buckets, never by ``bucket`` (up to ``2**31 - 1``
 in a model file). It is rebuilt from ``bucket_ids`` in O(used) when a dictionary is made, so the
-model file holds only ``bucket_ids``.
+model file holds only ``bucket_ids``. Numbering the buckets of a training corpus
+(:func:`assign_rows`) goes through a direct map instead when ``bucket`` is at most
+:data:`DIRECT_MAX_BUCKET` (64 MB at most; same numbering, several times faster).
 
 An **empty** key table means "no map yet": rows stay in the hashed ``nwords + bucket`` space.
 Only :func:`build_corpus` encodes that way, just before :func:`assign_rows` numbers the buckets.
@@ -17,7 +19,7 @@ Only :func:`build_corpus` encodes that way, just before :func:`assign_rows` numb
 
 import numpy as np
 
-from fastembed.jit import BYTES, njit
+from fastembed.jit import BYTES, njit, prefetch_row
 from fastembed.text.hashing import EMPTY, U32, _slot
 
 MIN_BITS = 4
@@ -95,23 +97,32 @@ def _grown(keys, bits):
     return bigger, bits + 1
 
 
-@njit(**BYTES)
-def assign_rows(indices, nwords):
+# ``bucket`` up to this: the buckets are numbered through a direct map, int64[bucket, 2] (each
+# bucket's number and count in one cache line; 32 MB at the default 2M, 64 MB at most), instead
+# of the key table (16 bytes per used bucket at load 1/2, plus 8 per count elsewhere). Numbering is a random
+# access per bag row; the map's row is prefetched some rows ahead, which a key table's probe
+# cannot be. On a 0.3 GB IMDB-like corpus (105M rows, 2.2M buckets used): 9.7-10.8 s through
+# the key table, 5.8 s through a map of numbers and a count array apart, 1.3 s this way.
+DIRECT_MAX_BUCKET = 1 << 22
+_AHEAD = 16  # rows of ``indices`` ahead whose map row is prefetched
+
+
+def assign_rows(indices, nwords, bucket=None):
     """Number the buckets a training corpus uses, by first appearance; rewrite ``indices`` in place.
 
     ``indices`` holds rows of the hashed ``nwords + bucket`` space; each row ``nwords + b``
     becomes ``nwords + j``, ``j`` the number of the bucket ``b``. Memory grows with the buckets
-    used, not with ``bucket``.
+    used, not with ``bucket`` (a direct map when ``bucket`` is given and at most
+    :data:`DIRECT_MAX_BUCKET`).
 
     Returns
     -------
     (bucket_ids int32[n_used], counts int64[n_used])
         The bucket of each compact row, and its number of occurrences in ``indices``.
     """
-    keys = np.full(np.int64(1) << MIN_BITS, EMPTY, np.uint64)
-    keys, _, bucket_ids, counts, n_used = assign_rows_from(
-        indices, nwords, keys, MIN_BITS, np.empty(16, np.int32), np.empty(16, np.int64), 0)
-    return bucket_ids[:n_used].copy(), counts[:n_used].copy()
+    numbering = RowNumbering(nwords, bucket)
+    numbering.feed(indices)
+    return numbering.result()
 
 
 @njit(**BYTES)
@@ -144,23 +155,74 @@ def assign_rows_from(indices, nwords, keys, bits, bucket_ids, counts, n_used):
     return keys, bits, bucket_ids, counts, n_used
 
 
-class RowNumbering:
-    """:func:`assign_rows` over a corpus encoded piece by piece (the pieces in corpus order)."""
+@njit(**BYTES)
+def assign_rows_direct(indices, nwords, slots, bucket_ids, n_used):
+    """:func:`assign_rows_from` through a direct map: ``slots[b]`` is bucket ``b``'s number (-1:
+    none yet) and count.
 
-    def __init__(self, nwords):
+    Returns ``(bucket_ids, n_used)``, ``n_used`` -1 if a row lies beyond ``slots`` (``indices``
+    then partly rewritten).
+    """
+    nslots = slots.shape[0]
+    n = indices.size
+    for i in range(n):
+        if i + _AHEAD < n:
+            ahead = np.int64(indices[i + _AHEAD]) - nwords
+            if 0 <= ahead < nslots:
+                prefetch_row(slots, ahead)
+        r = np.int64(indices[i])
+        if r < nwords:
+            continue
+        b = r - nwords
+        if b >= nslots:
+            return bucket_ids, -1
+        j = slots[b, 0]
+        if j < 0:
+            if n_used == bucket_ids.size:
+                bucket_ids = _grow_copy(bucket_ids, 2 * n_used)
+            slots[b, 0] = n_used
+            bucket_ids[n_used] = b
+            j = n_used
+            n_used += 1
+        slots[b, 1] += 1
+        indices[i] = nwords + j
+    return bucket_ids, n_used
+
+
+class RowNumbering:
+    """:func:`assign_rows` over a corpus encoded piece by piece (the pieces in corpus order).
+
+    With ``bucket`` (rows below ``nwords + bucket``) at most :data:`DIRECT_MAX_BUCKET`, through
+    a direct map (:func:`assign_rows_direct`), else through a key table; the numbering is the same.
+    """
+
+    def __init__(self, nwords, bucket=None):
         self.nwords = int(nwords)
+        self.slots = None
+        if bucket is not None and 0 < bucket <= DIRECT_MAX_BUCKET:
+            self.slots = np.zeros((int(bucket), 2), np.int64)
+            self.slots[:, 0] = -1
         self.state = (np.full(1 << MIN_BITS, EMPTY, np.uint64), MIN_BITS, np.empty(16, np.int32),
                       np.empty(16, np.int64), 0)
 
     def feed(self, indices):
         """Rewrite the hashed rows of ``indices`` (int32, writable) in place."""
-        keys, bits, ids, counts, n_used = assign_rows_from(indices, self.nwords, *self.state)
+        keys, bits, ids, counts, n_used = self.state
+        if self.slots is not None:
+            ids, n_used = assign_rows_direct(indices, self.nwords, self.slots, ids, n_used)
+            if n_used < 0:
+                raise ValueError(f"a hashed row lies beyond nwords + bucket ({self.nwords} + {len(self.slots)})")
+        else:
+            keys, bits, ids, counts, n_used = assign_rows_from(indices, self.nwords, *self.state)
         self.state = (keys, int(bits), ids, counts, int(n_used))
 
     def result(self):
         """``(bucket_ids, counts)`` as :func:`assign_rows` returns them."""
         _, _, ids, counts, n_used = self.state
-        return ids[:n_used].copy(), counts[:n_used].copy()
+        ids = ids[:n_used].copy()
+        if self.slots is not None:
+            return ids, self.slots[ids, 1]
+        return ids, counts[:n_used].copy()
 
 
 @njit(**BYTES)
@@ -193,13 +255,13 @@ def prune_rows(indices, nwords, counts, min_count):
     return new_id >= 0
 
 
-def corpus_rows(indices, nwords, min_count_ngram):
+def corpus_rows(indices, nwords, min_count_ngram, bucket=None):
     """Give the training corpus its final rows (in place); returns the kept ``bucket_ids``.
 
     Buckets are numbered by first appearance (:func:`assign_rows`), then those seen fewer than
     ``min_count_ngram`` times are dropped to the zero row (:func:`prune_rows`).
     """
-    bucket_ids, counts = assign_rows(indices, nwords)
+    bucket_ids, counts = assign_rows(indices, nwords, bucket)
     if min_count_ngram > 1 and bucket_ids.size:
         bucket_ids = bucket_ids[prune_rows(indices, nwords, counts, int(min_count_ngram))]
     return bucket_ids

@@ -161,7 +161,7 @@ def _encode_from_files(d, entries, wid, label, n_lines, workdir):
     e_hash, _, e_label, e_off, pool = entries
     no_map = (np.zeros(0, np.uint64), 0, 0)  # hashed rows, numbered piece by piece below
     rows_off, rows, ehash = d._entry_tables(e_hash, e_label, e_off, pool, wid, no_map)
-    numbering = _rows.RowNumbering(d.nwords) if d.bucket > 0 else None
+    numbering = _rows.RowNumbering(d.nwords, d.bucket) if d.bucket > 0 else None
     counts = dict.fromkeys(ARRAYS, 0)
     outs = {name: open(os.path.join(workdir, name), "wb") for name in ARRAYS}
     try:
