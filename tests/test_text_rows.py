@@ -154,5 +154,15 @@ def test_the_direct_map_numbers_as_the_key_table(pieces):
 
 
 def test_the_direct_map_refuses_a_row_beyond_the_bucket():
+    numbering = RowNumbering(10, 20)
     with pytest.raises(ValueError, match="beyond"):
-        assign_rows(np.array([3, 10 + 7, 10 + 20], np.int32), 10, bucket=20)
+        numbering.feed(np.array([3, 10 + 7, 10 + 20], np.int32))
+
+
+def test_a_corpus_small_against_the_bucket_is_numbered_through_the_key_table():
+    """Filling a direct map costs its whole size: below bucket / 4 bag rows, the key table."""
+    assert RowNumbering(10, 4000, expected_rows=999).slots is None
+    assert RowNumbering(10, 4000, expected_rows=1000).slots is not None
+    rows = np.array([3, 10 + 7, 10 + 2, 10 + 7], np.int32)
+    ids, counts = assign_rows(rows, 10, bucket=4000)
+    assert rows.tolist() == [3, 10, 11, 10] and ids.tolist() == [7, 2] and counts.tolist() == [2, 1]
