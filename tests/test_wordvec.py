@@ -195,6 +195,39 @@ def test_training_budget_is_fasttexts(small_corpus, threads):
     assert budget <= stats["tokens_trained"] < budget + threads * MAX_PIECE
     assert stats["tokens_trained"] > 2.5 * stats["tokens"]
 
+def test_each_pass_visits_every_chunk_once_in_a_new_random_order(small_corpus, monkeypatch):
+    """Passes in corpus order trained the benchmark corpus's parts (IMDB, then 20 Newsgroups)
+    one after the other, and the parts did not add up (the comment above training._MIN_CHUNKS_PER_THREAD). Here the
+    kernel is replaced by a recorder of the lines it is given (adding their tokens to the
+    budget counter as the kernel does): every full pass covers every line exactly once, in an
+    order of chunks that is not the corpus order and changes from pass to pass."""
+    from fastembed.wordvec import training
+
+    calls = []
+
+    def recorder(kind, inp, out, sub_offsets, sub_rows, tokens, line_offsets, start, stop,
+                 *rest):
+        total, thread, counters = rest[6], rest[7], rest[8]
+        calls.append((start, stop))
+        counters[thread, TOKENS] += line_offsets[stop] - line_offsets[start]
+        return counters[:, TOKENS].sum() < total
+
+    monkeypatch.setattr(training, "train_lines", recorder)
+    monkeypatch.setattr(training, "_CHUNK_TOKENS", 600)  # ~2 lines a chunk: many chunks
+    m = train_unsupervised(str(small_corpus), dim=4, epoch=3, min_count=3, threads=1, verbose=0)
+    n_lines = m.train_stats["lines"]
+    starts = [a for a, _ in calls]
+    chunks = sorted(set(calls))
+    assert len(chunks) > 10 and chunks[0][0] == 0 and chunks[-1][1] == n_lines
+    assert all(chunks[i][1] == chunks[i + 1][0] for i in range(len(chunks) - 1))  # a tiling
+    passes = [starts[i:i + len(chunks)] for i in range(0, len(starts), len(chunks))]
+    assert len(passes) == m.train_stats["tokens_trained"] // m.train_stats["tokens"] + 1
+    for order in passes[:-1]:  # the full passes
+        assert sorted(order) == [a for a, _ in chunks]
+        assert order != sorted(order)
+    assert passes[0] != passes[1]
+
+
 # -- sampling against its formulas ---------------------------------------------------------------
 
 def implied_distribution(prob, index):
