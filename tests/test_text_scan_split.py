@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from text_reference import EOS, NEWLINE_EOS, fnv1a, read_words
 
 import fastembed.text.out_of_core as ooc
-from fastembed.text import build_corpus, scan
+from fastembed.text import build_corpus, scan, scan_parts
 from fastembed.text.corpus_cache import load_corpus
 from fastembed.text.hashing import as_readonly_u8
 
@@ -57,8 +57,8 @@ def reference_scan(data: bytes, prefix=PREFIX):
 def scanned(pieces, parts, block, min_bytes, monkeypatch):
     """The scanner's result for ``pieces`` (bytes each, ending at line ends but maybe the last),
     with ``parts`` ranges per block."""
-    monkeypatch.setattr(scan, "SPLIT_BLOCK_BYTES", block)
-    monkeypatch.setattr(scan, "SPLIT_MIN_BYTES", min_bytes)
+    monkeypatch.setattr(scan_parts, "SPLIT_BLOCK_BYTES", block)
+    monkeypatch.setattr(scan_parts, "SPLIT_MIN_BYTES", min_bytes)
     ro = lambda b: as_readonly_u8(np.frombuffer(b, np.uint8))  # noqa: E731
     sc = scan.Scanner(ro(PREFIX), ro(b"</s>"), tok_capacity=1, line_capacity=1)
     sc.parts = parts
@@ -158,11 +158,11 @@ def test_both_corpus_paths_split_equal_serial(ooc_path, tmp_path, monkeypatch):
     settings_ = dict(min_count=2, word_ngrams=2, bucket=100_000, minn=2, maxn=4, min_count_ngram=2)
     build = (lambda: load_corpus(path, **settings_)) if ooc_path else (lambda: build_corpus(path, **settings_))
     monkeypatch.setattr(ooc, "PIECE_BYTES", 9_000)
-    monkeypatch.setattr(scan, "_usable_cores", lambda: 1)
+    monkeypatch.setattr(scan_parts, "usable_cores", lambda: 1)
     d1, e1 = build()
-    monkeypatch.setattr(scan, "_usable_cores", lambda: 2)
-    monkeypatch.setattr(scan, "SPLIT_BLOCK_BYTES", 2_000)
-    monkeypatch.setattr(scan, "SPLIT_MIN_BYTES", 100)
+    monkeypatch.setattr(scan_parts, "usable_cores", lambda: 2)
+    monkeypatch.setattr(scan_parts, "SPLIT_BLOCK_BYTES", 2_000)
+    monkeypatch.setattr(scan_parts, "SPLIT_MIN_BYTES", 100)
     spawned = []
     real_start = threading.Thread.start
     monkeypatch.setattr(threading.Thread, "start", lambda self: (spawned.append(self), real_start(self)))

@@ -26,22 +26,20 @@ All kernels are ``@njit(cache=True, nogil=True)`` and serial (one core); the
 two drivers :func:`scan_corpus` and :func:`encode_lines` are plain Python that
 only grow/shrink buffers between kernel calls. On large inputs :class:`Scanner` runs the scan
 kernel on several cores at once, each on its own byte range with its own table, and merges
-the partial results serially (see :meth:`Scanner.feed`).
+the partial results serially (:meth:`Scanner.feed`, kernels in :mod:`fastembed.text.scan_parts`).
 """
 
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 
-from fastembed.jit import BYTES, njit, prefetch_row
+from fastembed.jit import BYTES, njit
 from fastembed.text.hashing import (
     EMPTY,
     FNV_OFFSET,
-    ID_MASK,
     NEWLINE,
     U32,
     _fill_table,
@@ -49,26 +47,13 @@ from fastembed.text.hashing import (
     _fnv_step,
     _is_sep,
     _rehash,
-    _slot,
     fnv1a_range,
 )
 
+from . import scan_parts as _parts
+
 KIND_WORD = 0
 KIND_LABEL = 1
-
-# Parallel pass 1 (:meth:`Scanner.feed`): the text is scanned in blocks of SPLIT_BLOCK_BYTES,
-# each cut at line ends into one range per core; inputs below SPLIT_MIN_BYTES stay serial.
-SPLIT_BLOCK_BYTES = 16 << 20
-SPLIT_MIN_BYTES = 1 << 20
-_MERGE_AHEAD = 16
-
-
-def _usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
 
 @njit(**BYTES)
 def _insert(table, slot, e_hash, e_count, e_label, e_off, pool, nent, src, start, ln, h, prefix):
@@ -195,68 +180,6 @@ def _close_last_line(data, prefix, eos, eos_h, st, table, bits, e_hash, e_count,
     st[3] = eos_e
 
 
-@njit(**BYTES)
-def _next_line_start(data, i):
-    """The first line start at or after byte ``i`` (``data.size`` when no line starts there)."""
-    n = data.size
-    if i <= 0:
-        return 0
-    while i < n and data[i - 1] != NEWLINE:
-        i += 1
-    return min(i, n)
-
-
-@njit(**BYTES)
-def _merge_entries(st, table, bits, e_hash, e_count, e_label, e_off, pool,
-                   p_hash, p_count, p_label, p_off, p_pool, p_nent, remap):
-    """Add the entries ``0..p_nent-1`` of a partial scan (the text that follows) to a table.
-
-    In their order (first appearance in the part): an entry already known gets its count
-    added, a new one the next id, as the serial scan would have numbered it. ``remap[j]`` is
-    the id of part entry ``j``. The caller has made room for ``p_nent`` more entries, their
-    bytes and their table slots.
-    """
-    nent = st[2]
-    rows = table.reshape((table.size, 1))
-    offs = e_off.reshape((e_off.size, 1))
-    half = _MERGE_AHEAD // 2
-    for j in range(p_nent):
-        # cache misses otherwise: the table slot of a later entry, then (its slot loaded by now)
-        # the offsets of the entry it holds
-        if j + _MERGE_AHEAD < p_nent:
-            prefetch_row(rows, _slot(p_hash[j + _MERGE_AHEAD], bits))
-        if j + half < p_nent:
-            key = table[_slot(p_hash[j + half], bits)]
-            if key != EMPTY:
-                prefetch_row(offs, np.int64(key & ID_MASK))
-        s = p_off[j]
-        ln = p_off[j + 1] - s
-        h = p_hash[j]
-        e = _find(table, bits, e_off, pool, p_pool, s, ln, h)
-        if e < 0:
-            q = e_off[nent]
-            for k in range(ln):
-                pool[q + k] = p_pool[s + k]
-            e_off[nent + 1] = q + ln
-            e_hash[nent] = h
-            e_count[nent] = 0
-            e_label[nent] = p_label[j]
-            table[-1 - e] = (h << U32) | np.uint64(nent)
-            e = nent
-            nent += 1
-        e_count[e] += p_count[j]
-        remap[j] = e
-    st[2] = nent
-
-
-@njit(**BYTES)
-def _remap_tokens(remap, src, n, dst, at):
-    """``dst[at:at + n] = remap[src[:n]]``; every ``src`` id is a part entry (< ``remap.size``).
-    (``np.take``: 9 ns a token here, against ~2 for this loop.)"""
-    for k in range(n):
-        dst[at + k] = remap[src[k]]
-
-
 def _resize(a: np.ndarray, n: int) -> np.ndarray:
     """Grow or shrink a NumPy-owned array in place (``realloc``: ``mremap`` for big blocks, no copy)."""
     a.resize(n, refcheck=False)
@@ -335,7 +258,7 @@ class Scanner:
         self.bits = 13
         self.table = np.full(1 << self.bits, EMPTY, np.uint64)
         self.st = np.array([0, 0, 0, -1], np.int64)  # ntok, nlines, nent, eos entry
-        self.parts = min(_usable_cores(), 8)  # ranges scanned at once (feed)
+        self.parts = min(_parts.usable_cores(), _parts.MAX_PARTS)  # ranges scanned at once (feed)
         self._helpers = []  # the scanners of ranges 1.. of a block, reused from block to block
 
     def _grow(self, room):
@@ -397,11 +320,11 @@ class Scanner:
         pn, ptok, plines = int(part.st[2]), int(part.st[0]), int(part.st[1])
         self._reserve(ptok, plines, pn, int(part.e_off[pn]))
         remap = np.empty(pn, np.int32)
-        _merge_entries(self.st, self.table, self.bits, self.e_hash, self.e_count, self.e_label,
-                       self.e_off, self.pool, part.e_hash, part.e_count, part.e_label, part.e_off,
-                       part.pool, pn, remap)
+        _parts.merge_entries(self.st, self.table, self.bits, self.e_hash, self.e_count, self.e_label,
+                             self.e_off, self.pool, part.e_hash, part.e_count, part.e_label,
+                             part.e_off, part.pool, pn, remap)
         ntok, nlines = int(self.st[0]), int(self.st[1])
-        _remap_tokens(remap, part.tok, ptok, self.tok, ntok)
+        _parts.remap_tokens(remap, part.tok, ptok, self.tok, ntok)
         np.add(part.line_end[:plines], ntok, out=self.line_end[nlines:nlines + plines])
         self.st[0] += ptok
         self.st[1] += plines
@@ -416,7 +339,7 @@ class Scanner:
             self._scan(data[cuts[0]:cuts[-1]])
             return
         while len(self._helpers) < len(ranges) - 1:
-            cap = SPLIT_BLOCK_BYTES // max(self.parts, 1)
+            cap = _parts.SPLIT_BLOCK_BYTES // max(self.parts, 1)
             self._helpers.append(Scanner(self.prefix, self.eos, tok_capacity=cap // 4 + 16,
                                          line_capacity=cap // 64 + 16))
         errors = []
@@ -446,9 +369,9 @@ class Scanner:
         """Scan ``data`` (read-only uint8); ``final``: it is the last piece of the text.
 
         With more than one core and from SPLIT_MIN_BYTES of text on, the text goes in blocks of
-        about SPLIT_BLOCK_BYTES, each cut at line ends into one range per core: the caller scans
-        the first range into this scanner while worker threads scan the others, each into a
-        scanner of its own; then, serially and in text order, each worker's entries are looked
+        about SPLIT_BLOCK_BYTES (:mod:`~fastembed.text.scan_parts`), each cut at line ends into one
+        range per core: the caller scans the first range into this scanner while worker threads
+        scan the others, each into a scanner of its own; then, serially and in text order, each worker's entries are looked
         up in this scanner's table (counts added, new ones numbered in their order of first
         appearance) and its token ids remapped and appended. A token never spans a line end and
         the scan carries nothing from one line to the next but the table, so the result is the
@@ -457,9 +380,10 @@ class Scanner:
         n = int(data.size)
         parts = self.parts
         pos = 0
-        while parts > 1 and n - pos >= max(SPLIT_MIN_BYTES, 1):
-            end = n if n - pos <= SPLIT_BLOCK_BYTES else int(_next_line_start(data, pos + SPLIT_BLOCK_BYTES))
-            cuts = [pos] + [min(int(_next_line_start(data, pos + k * (end - pos) // parts)), end)
+        while parts > 1 and n - pos >= max(_parts.SPLIT_MIN_BYTES, 1):
+            block = _parts.SPLIT_BLOCK_BYTES
+            end = n if n - pos <= block else int(_parts.next_line_start(data, pos + block))
+            cuts = [pos] + [min(int(_parts.next_line_start(data, pos + k * (end - pos) // parts)), end)
                             for k in range(1, parts)] + [end]
             self._scan_block(data, cuts)
             pos = end
@@ -486,6 +410,7 @@ class Scanner:
         """``(e_hash, e_count, e_label, e_off, pool)``, exactly sized; the scan is over."""
         nent = int(self.st[2])
         self.table = None
+        self._helpers = []
         return (_resize(self.e_hash, nent), _resize(self.e_count, nent), _resize(self.e_label, nent),
                 _resize(self.e_off, nent + 1), _resize(self.pool, int(self.e_off[nent])))
 
