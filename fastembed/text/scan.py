@@ -24,11 +24,15 @@ Conventions shared by all text kernels
 
 All kernels are ``@njit(cache=True, nogil=True)`` and serial (one core); the
 two drivers :func:`scan_corpus` and :func:`encode_lines` are plain Python that
-only grow/shrink buffers between kernel calls.
+only grow/shrink buffers between kernel calls. On large inputs :class:`Scanner` runs the scan
+kernel on several cores at once, each on its own byte range with its own table, and merges
+the partial results serially (:meth:`Scanner.feed`, kernels in :mod:`fastembed.text.scan_parts`).
 """
 
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -38,12 +42,15 @@ from fastembed.text.hashing import (
     FNV_OFFSET,
     NEWLINE,
     U32,
+    _fill_table,
     _find,
     _fnv_step,
     _is_sep,
     _rehash,
     fnv1a_range,
 )
+
+from . import scan_parts as _parts
 
 KIND_WORD = 0
 KIND_LABEL = 1
@@ -251,6 +258,8 @@ class Scanner:
         self.bits = 13
         self.table = np.full(1 << self.bits, EMPTY, np.uint64)
         self.st = np.array([0, 0, 0, -1], np.int64)  # ntok, nlines, nent, eos entry
+        self.parts = min(_parts.usable_cores(), _parts.MAX_PARTS)  # ranges scanned at once (feed)
+        self._helpers = []  # the scanners of ranges 1.. of a block, reused from block to block
 
     def _grow(self, room):
         ntok, nlines, nent = int(self.st[0]), int(self.st[1]), int(self.st[2])
@@ -272,9 +281,32 @@ class Scanner:
         return (self.prefix, self.eos, self.eos_h, self.st, self.table, self.bits, self.e_hash,
                 self.e_count, self.e_label, self.e_off, self.pool, self.tok, self.line_end)
 
-    def feed(self, data, final):
-        """Scan ``data`` (read-only uint8); ``final``: it is the last piece of the text."""
-        n = int(data.size)
+    def _reserve(self, tok, lines, ent, nbytes):
+        """Room for ``tok`` more tokens, ``lines`` line ends, ``ent`` entries of ``nbytes`` bytes."""
+        ntok, nlines, nent = int(self.st[0]), int(self.st[1]), int(self.st[2])
+        if ntok + tok > self.tok.size:
+            self.tok = _resize(self.tok, max(ntok + tok, self.tok.size * 3 // 2 + 16))
+        if nlines + lines > self.line_end.size:
+            self.line_end = _resize(self.line_end, max(nlines + lines, self.line_end.size * 3 // 2 + 16))
+        if nent + ent + 1 > self.e_hash.size:
+            cap = max(nent + ent + 1, self.e_hash.size * 3 // 2 + 16)
+            self.e_hash, self.e_count = _resize(self.e_hash, cap), _resize(self.e_count, cap)
+            self.e_label, self.e_off = _resize(self.e_label, cap), _resize(self.e_off, cap + 1)
+        bits = self.bits
+        while nent + ent + 1 > ((1 << bits) * 5) // 8:
+            bits += 1
+        if bits != self.bits:
+            self.table, self.bits = _fill_table(self.e_hash, nent, bits), bits
+        if self.e_off[nent] + nbytes > self.pool.size:
+            self.pool = _resize(self.pool, max(2 * self.pool.size, int(self.e_off[nent]) + nbytes))
+
+    def _reset(self):
+        """Forget everything scanned; keep the buffers (a helper between two blocks)."""
+        self.st[:] = (0, 0, 0, -1)
+        self.table.fill(EMPTY)
+
+    def _scan(self, data):
+        """The serial scan of ``data`` (read-only uint8, whole lines but maybe the last)."""
         i = 0
         while True:
             i, need = _scan_chunk(data, i, *self._state())
@@ -282,6 +314,81 @@ class Scanner:
                 break
             # room for the pending token (bytes up to the next separator)
             self._grow(max(int(_token_end(data, i)) - i, self.eos.size))
+
+    def _merge(self, part):
+        """Append a helper's scan of the text that follows this one's (see :meth:`feed`)."""
+        pn, ptok, plines = int(part.st[2]), int(part.st[0]), int(part.st[1])
+        self._reserve(ptok, plines, pn, int(part.e_off[pn]))
+        remap = np.empty(pn, np.int32)
+        _parts.merge_entries(self.st, self.table, self.bits, self.e_hash, self.e_count, self.e_label,
+                             self.e_off, self.pool, part.e_hash, part.e_count, part.e_label,
+                             part.e_off, part.pool, pn, remap)
+        ntok, nlines = int(self.st[0]), int(self.st[1])
+        _parts.remap_tokens(remap, part.tok, ptok, self.tok, ntok)
+        np.add(part.line_end[:plines], ntok, out=self.line_end[nlines:nlines + plines])
+        self.st[0] += ptok
+        self.st[1] += plines
+        if self.st[3] < 0 <= part.st[3]:
+            self.st[3] = remap[part.st[3]]
+
+    def _scan_block(self, data, cuts):
+        """Ranges ``cuts[k]:cuts[k + 1]`` of ``data`` at once: the first here, the others in
+        worker threads (the kernels release the GIL), then merged in text order."""
+        ranges = [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+        if len(ranges) < 2:
+            self._scan(data[cuts[0]:cuts[-1]])
+            return
+        while len(self._helpers) < len(ranges) - 1:
+            cap = _parts.SPLIT_BLOCK_BYTES // max(self.parts, 1)
+            self._helpers.append(Scanner(self.prefix, self.eos, tok_capacity=cap // 4 + 16,
+                                         line_capacity=cap // 64 + 16))
+        errors = []
+
+        def work(helper, a, b):
+            try:
+                helper._reset()
+                helper._scan(data[a:b])
+            except BaseException as e:  # noqa: BLE001 -- raised again by the caller
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(h, a, b), daemon=True)
+                   for h, (a, b) in zip(self._helpers, ranges[1:])]
+        for t in threads:
+            t.start()
+        try:
+            self._scan(data[ranges[0][0]:ranges[0][1]])
+        finally:
+            for t in threads:
+                t.join()
+        if errors:
+            raise errors[0]
+        for h in self._helpers[:len(ranges) - 1]:
+            self._merge(h)
+
+    def feed(self, data, final):
+        """Scan ``data`` (read-only uint8); ``final``: it is the last piece of the text.
+
+        With more than one core and from SPLIT_MIN_BYTES of text on, the text goes in blocks of
+        about SPLIT_BLOCK_BYTES (:mod:`~fastembed.text.scan_parts`), each cut at line ends into one
+        range per core: the caller scans the first range into this scanner while worker threads
+        scan the others, each into a scanner of its own; then, serially and in text order, each worker's entries are looked
+        up in this scanner's table (counts added, new ones numbered in their order of first
+        appearance) and its token ids remapped and appended. A token never spans a line end and
+        the scan carries nothing from one line to the next but the table, so the result is the
+        serial scan's, entry numbering included. The workers' buffers are bounded by the block.
+        """
+        n = int(data.size)
+        parts = self.parts
+        pos = 0
+        while parts > 1 and n - pos >= max(_parts.SPLIT_MIN_BYTES, 1):
+            block = _parts.SPLIT_BLOCK_BYTES
+            end = n if n - pos <= block else int(_parts.next_line_start(data, pos + block))
+            cuts = [pos] + [min(int(_parts.next_line_start(data, pos + k * (end - pos) // parts)), end)
+                            for k in range(1, parts)] + [end]
+            self._scan_block(data, cuts)
+            pos = end
+        if pos < n:
+            self._scan(data[pos:] if pos else data)
         if final and n > 0 and data[n - 1] != NEWLINE:
             self._grow(self.eos.size)
             _close_last_line(data, *self._state())
@@ -303,6 +410,7 @@ class Scanner:
         """``(e_hash, e_count, e_label, e_off, pool)``, exactly sized; the scan is over."""
         nent = int(self.st[2])
         self.table = None
+        self._helpers = []
         return (_resize(self.e_hash, nent), _resize(self.e_count, nent), _resize(self.e_label, nent),
                 _resize(self.e_off, nent + 1), _resize(self.pool, int(self.e_off[nent])))
 
