@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from fastembed.jit import BYTES, PARALLEL, njit, prange
+from fastembed.jit import BYTES, PARALLEL, njit, prange, prefetch_distance, prefetch_row
 from fastembed.model.forward import pool_bag
 from fastembed.model.loss import LOSS_CODES, LOSS_HS, OPT_SGD, loss_forward
 from fastembed.text.hashing import NEWLINE
@@ -208,9 +208,14 @@ def bag_weights_of(rows, n, pooling, idf, tf_rows, tf_counts, weights):
     for i in range(n):
         r = rows[i]
         t = tf_counts[_tf_slot(tf_rows, mask, shift, r)]
-        w = (1.0 + np.log(t)) * idf[r] if t > 1 else np.float64(idf[r])  # 1 + ln 1 == 1 exactly
-        weights[i] = w / t  # this occurrence's share
-        sq += w * w / t
+        if t == 1:  # most rows: 1 + ln 1 == 1 and x / 1 == x exactly, without a log or a division
+            w = np.float64(idf[r])
+            weights[i] = w
+            sq += w * w
+        else:
+            w = (1.0 + np.log(t)) * idf[r]
+            weights[i] = w / t  # this occurrence's share
+            sq += w * w / t
     inv = 1.0 / np.sqrt(sq) if sq > 0.0 else 0.0
     for i in range(n):
         weights[i] *= inv
@@ -257,6 +262,8 @@ def _line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, to
     """Top ``k`` of one line; ``k == 0`` stops at the hidden vector (``buffers.hidden``)."""
     b = buffers
     n = line_rows(data, start, end, vocab, b.rows, b.hashes, b.spans, b.ngram_bytes)
+    for i in range(min(n, prefetch_distance(clf.inp))):
+        prefetch_row(clf.inp, b.rows[i])
     weights = bag_weights_of(b.rows, n, clf.pooling, clf.idf, b.tf_rows, b.tf_counts, b.weights)
     pool_bag(clf.inp, b.rows, weights, 0, n, b.hidden)
     if k == 0:
