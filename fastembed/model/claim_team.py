@@ -16,12 +16,12 @@ which nobody returns.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -113,9 +113,12 @@ class ClaimTeam:
         self._finish = finish_claimed
         self._jobs = []  # one queue per worker
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def _ensure(self, n_workers):
         with self._lock:
+            if self._pid != os.getpid():  # a forked child has the queues, not the threads
+                self._jobs, self._pid = [], os.getpid()
             while len(self._jobs) < n_workers:
                 q = queue.SimpleQueue()
                 threading.Thread(target=self._work, args=(q,), daemon=True,
