@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from fastembed.jit import BYTES, PARALLEL, njit, prange
+from fastembed.jit import BYTES, PARALLEL, njit, prange, prefetch_distance, prefetch_row
 from fastembed.model.forward import pool_bag
 from fastembed.model.loss import LOSS_CODES, LOSS_HS, OPT_SGD, loss_forward
 from fastembed.text.hashing import NEWLINE
@@ -36,22 +36,21 @@ from fastembed.text.line import LineVocab, line_rows, prefetch_item, row_capacit
 POOLING_CODES = {"mean": 0, "sqrt": 1, "tfidf": 2}
 POOL_MEAN, POOL_SQRT, POOL_TFIDF = 0, 1, 2
 PARALLEL_BYTES = dict(PARALLEL, boundscheck=False, error_model="numpy")
-# A block is predicted on the thread team only when its estimated serial time
+# A block is predicted on several threads only when its estimated serial time
 # (:func:`worth_threads`) is at least PARALLEL_MIN_NS. Measured on this 2-core machine at load
-# 12: waking the team for 1-2 TREC lines cost 35-65 us more than the serial call (median
+# 12: waking a thread for 1-2 TREC lines cost 35-65 us more than the serial call (median
 # 85-98 us against 50-63 us), and the serial kernel (CPU time, whole test files) took 50-76 ns
 # a byte (TREC, SMS, SST-2, AG News), ~200 ns a line, and 0.15 ns an output-layer multiply-add
-# (TREC-50 against TREC-6: 2.70 against 2.05 us a line). On an idle machine the wake-up pays off
-# above about 130 us of work; but the team splits the block evenly and its join waits for the
-# slowest thread, and with the other core busy that thread waits for a scheduler slice: the
-# whole TREC-6 test file (~1.9 ms serial) took a median 15.9 ms on the team at that load. So the
-# threshold keeps a block serial until halving it saves more than such a slice costs: 3 ms,
-# about 60 kB of text (the fixed 64 kB it replaces). A team that does not wait for a stalled
-# thread (chunks claimed as training's workers claim them) would lower it; not done.
+# (TREC-50 against TREC-6: 2.70 against 2.05 us a line). Numba's thread team
+# (:func:`predict_block_parallel`) needed 3 ms: its join waits for the slowest thread, which on
+# a busy machine waits for a scheduler slice (the TREC-6 test file, ~1.9 ms serial, took a
+# median 15.9 ms on the team at that load). Blocks now go to :mod:`.claim_team`, whose caller
+# never waits for a stalled worker (it predicts the worker's unfinished chunk again), so the
+# threshold is the wake-up's cost with a margin: 400 us.
 NS_PER_BYTE = 50
 NS_PER_LINE = 200
 NS_PER_MAC = 0.15
-PARALLEL_MIN_NS = 3_000_000
+PARALLEL_MIN_NS = 400_000
 # Single-line buffers are first sized for lines of this many bytes, and grow for longer ones.
 _FIRST_LINE_BYTES = 4096
 _TOP_K_INSERTION_MAX = 16  # above this k, the top k come from a sort instead of insertions
@@ -208,9 +207,14 @@ def bag_weights_of(rows, n, pooling, idf, tf_rows, tf_counts, weights):
     for i in range(n):
         r = rows[i]
         t = tf_counts[_tf_slot(tf_rows, mask, shift, r)]
-        w = (1.0 + np.log(t)) * idf[r] if t > 1 else np.float64(idf[r])  # 1 + ln 1 == 1 exactly
-        weights[i] = w / t  # this occurrence's share
-        sq += w * w / t
+        if t == 1:  # most rows: 1 + ln 1 == 1 and x / 1 == x exactly, without a log or a division
+            w = np.float64(idf[r])
+            weights[i] = w
+            sq += w * w
+        else:
+            w = (1.0 + np.log(t)) * idf[r]
+            weights[i] = w / t  # this occurrence's share
+            sq += w * w / t
     inv = 1.0 / np.sqrt(sq) if sq > 0.0 else 0.0
     for i in range(n):
         weights[i] *= inv
@@ -257,6 +261,8 @@ def _line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, to
     """Top ``k`` of one line; ``k == 0`` stops at the hidden vector (``buffers.hidden``)."""
     b = buffers
     n = line_rows(data, start, end, vocab, b.rows, b.hashes, b.spans, b.ngram_bytes)
+    for i in range(min(n, prefetch_distance(clf.inp))):
+        prefetch_row(clf.inp, b.rows[i])
     weights = bag_weights_of(b.rows, n, clf.pooling, clf.idf, b.tf_rows, b.tf_counts, b.weights)
     pool_bag(clf.inp, b.rows, weights, 0, n, b.hidden)
     if k == 0:
@@ -450,15 +456,9 @@ class Predictor:
         ends = line_ends(data)
         if not worth_threads(data.size, ends.size, self._line_macs):
             return predict_block(data, ends, self.vocab, self.clf, k, threshold)
-        # Chunks handed out one at a time, several per thread: lines differ in length, and on a
-        # shared machine a thread loses its core for whole time slices; with Numba's static
-        # split the call would wait for that thread's share.
-        previous = numba.set_parallel_chunksize(1)
-        try:
-            return predict_block_parallel(data, ends, self.vocab, self.clf, k, threshold,
-                                          8 * numba.get_num_threads())
-        finally:
-            numba.set_parallel_chunksize(previous)
+        from fastembed.model.claim_team import TEAM  # imports this module
+
+        return TEAM.run(data, ends, self.vocab, self.clf, k, threshold, numba.get_num_threads())
 
 
 def worth_threads(n_bytes, n_lines, line_macs):
