@@ -1,6 +1,6 @@
 """Batch prediction on Python worker threads that claim chunks of lines inside one ``nogil`` kernel.
 
-Numba's thread team (:func:`~fastembed.model.line_predict.predict_block_parallel`) ends with a
+Numba's thread team (a ``prange`` over chunks of lines, used before this module) ends with a
 join that waits for its slowest thread; on a busy machine that thread waits for a scheduler
 slice, so blocks of a few milliseconds stay serial. Here each thread, the caller's included,
 calls :func:`predict_claimed` once: it takes chunk numbers from an atomic counter

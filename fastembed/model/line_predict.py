@@ -9,9 +9,9 @@ weights, same summation order.
 
 * :func:`predict_one` -- one line, serial, into a scratch array allocated once per model: no
   thread team woken, nothing allocated per call.
-* :func:`predict_block` / :func:`predict_block_parallel` -- a block of ``'\\n'``-separated
-  lines; the parallel one only for blocks worth waking the thread team for
-  (:func:`worth_threads`).
+* :func:`predict_block` -- a block of ``'\\n'``-separated lines, serially; blocks worth
+  waking a second thread for (:func:`worth_threads`) go to :mod:`fastembed.model.claim_team`,
+  whose threads claim chunks of lines through :func:`_predict_lines`.
 
 The model's part of the arguments is one :class:`Classifier` tuple, the buffers of a line
 one scratch array (:func:`new_scratch`), so that a call unboxes few objects; :class:`Predictor`
@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from fastembed.jit import BYTES, PARALLEL, njit, prange, prefetch_distance, prefetch_row
+from fastembed.jit import BYTES, njit, prefetch_distance, prefetch_row
 from fastembed.model.forward import pool_bag
 from fastembed.model.loss import LOSS_CODES, LOSS_HS, OPT_SGD, loss_forward
 from fastembed.text.hashing import NEWLINE
@@ -35,14 +35,13 @@ from fastembed.text.line import LineVocab, line_rows, prefetch_item, row_capacit
 
 POOLING_CODES = {"mean": 0, "sqrt": 1, "tfidf": 2}
 POOL_MEAN, POOL_SQRT, POOL_TFIDF = 0, 1, 2
-PARALLEL_BYTES = dict(PARALLEL, boundscheck=False, error_model="numpy")
 # A block is predicted on several threads only when its estimated serial time
 # (:func:`worth_threads`) is at least PARALLEL_MIN_NS. Measured on this 2-core machine at load
 # 12: waking a thread for 1-2 TREC lines cost 35-65 us more than the serial call (median
 # 85-98 us against 50-63 us), and the serial kernel (CPU time, whole test files) took 50-76 ns
 # a byte (TREC, SMS, SST-2, AG News), ~200 ns a line, and 0.15 ns an output-layer multiply-add
 # (TREC-50 against TREC-6: 2.70 against 2.05 us a line). Numba's thread team
-# (:func:`predict_block_parallel`) needed 3 ms: its join waits for the slowest thread, which on
+# (a ``prange`` over chunks of lines, removed) needed 3 ms: its join waits for the slowest thread, which on
 # a busy machine waits for a scheduler slice (the TREC-6 test file, ~1.9 ms serial, took a
 # median 15.9 ms on the team at that load). Blocks now go to :mod:`.claim_team`, whose caller
 # never waits for a stalled worker (it predicts the worker's unfinished chunk again), so the
@@ -337,20 +336,6 @@ def predict_block(data, ends, vocab, clf, k, threshold):
     return top_ids, top_probs, counts
 
 
-@njit(**PARALLEL_BYTES)
-def predict_block_parallel(data, ends, vocab, clf, k, threshold, n_chunks):
-    """:func:`predict_block` on the thread team, in ``n_chunks`` chunks of lines."""
-    n = ends.size
-    top_ids = np.empty((n, k), np.int32)
-    top_probs = np.empty((n, k), np.float64)
-    counts = np.empty(n, np.int32)
-    n_chunks = min(n, n_chunks)
-    for c in prange(n_chunks):
-        _predict_lines(data, ends, c * n // n_chunks, (c + 1) * n // n_chunks, vocab, clf, k, threshold,
-                       top_ids, top_probs, counts)
-    return top_ids, top_probs, counts
-
-
 def _entry_point(kernel, args):
     """The compiled entry point of ``kernel`` for the types of ``args``, or ``kernel`` itself.
 
@@ -473,5 +458,5 @@ def worth_threads(n_bytes, n_lines, line_macs):
     return work_ns >= PARALLEL_MIN_NS
 
 
-__all__ = ["Classifier", "LineBuffers", "Predictor", "line_ends", "predict_block", "predict_block_parallel", "predict_one",
+__all__ = ["Classifier", "LineBuffers", "Predictor", "line_ends", "predict_block", "predict_one",
            "worth_threads"]
