@@ -105,6 +105,20 @@ def _find(table, bits, e_off, pool, src, start, ln, h):
         s = (s + 1) & mask
 
 
+@njit(**BYTES)
+def _put_entry(table, slot, e_hash, e_count, e_label, e_off, pool, nent, src, start, ln, h, label):
+    """Append entry ``nent`` (capacity already checked): its bytes ``src[start:start+ln]``, hash
+    ``h``, a zero count and ``label``, at the free ``slot`` that :func:`_find` gave."""
+    p = e_off[nent]
+    for k in range(ln):
+        pool[p + k] = src[start + k]
+    e_off[nent + 1] = p + ln
+    e_hash[nent] = h
+    e_count[nent] = 0
+    e_label[nent] = label
+    table[slot] = (h << U32) | np.uint64(nent)
+
+
 
 @njit(**BYTES)
 def hash_entries(pool, off):

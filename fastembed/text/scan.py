@@ -41,11 +41,11 @@ from fastembed.text.hashing import (
     EMPTY,
     FNV_OFFSET,
     NEWLINE,
-    U32,
     _fill_table,
     _find,
     _fnv_step,
     _is_sep,
+    _put_entry,
     _rehash,
     fnv1a_range,
 )
@@ -57,13 +57,8 @@ KIND_LABEL = 1
 
 @njit(**BYTES)
 def _insert(table, slot, e_hash, e_count, e_label, e_off, pool, nent, src, start, ln, h, prefix):
-    """Append entry ``nent`` (capacity already checked) at free ``slot``."""
-    p = e_off[nent]
-    for k in range(ln):
-        pool[p + k] = src[start + k]
-    e_off[nent + 1] = p + ln
-    e_hash[nent] = h
-    e_count[nent] = 0
+    """Append entry ``nent`` (capacity already checked) at free ``slot``; a label if it starts
+    with ``prefix``."""
     klen = prefix.size
     lab = 0
     if ln >= klen:
@@ -72,8 +67,7 @@ def _insert(table, slot, e_hash, e_count, e_label, e_off, pool, nent, src, start
             if src[start + k] != prefix[k]:
                 lab = 0
                 break
-    e_label[nent] = lab
-    table[slot] = (h << U32) | np.uint64(nent)
+    _put_entry(table, slot, e_hash, e_count, e_label, e_off, pool, nent, src, start, ln, h, lab)
 
 
 @njit(**BYTES)

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from fastembed.jit import BYTES, njit, prefetch_row
-from fastembed.text.hashing import EMPTY, ID_MASK, NEWLINE, U32, _find, _slot
+from fastembed.text.hashing import EMPTY, ID_MASK, NEWLINE, _find, _put_entry, _slot
 
 # The text is scanned in blocks of SPLIT_BLOCK_BYTES (the helpers' buffers hold one range of one
 # block: memory bounded by the block), each cut into one range per core; a text below
@@ -72,14 +72,7 @@ def merge_entries(st, table, bits, e_hash, e_count, e_label, e_off, pool,
         h = p_hash[j]
         e = _find(table, bits, e_off, pool, p_pool, s, ln, h)
         if e < 0:
-            q = e_off[nent]
-            for k in range(ln):
-                pool[q + k] = p_pool[s + k]
-            e_off[nent + 1] = q + ln
-            e_hash[nent] = h
-            e_count[nent] = 0
-            e_label[nent] = p_label[j]
-            table[-1 - e] = (h << U32) | np.uint64(nent)
+            _put_entry(table, -1 - e, e_hash, e_count, e_label, e_off, pool, nent, p_pool, s, ln, h, p_label[j])
             e = nent
             nent += 1
         e_count[e] += p_count[j]
