@@ -77,12 +77,6 @@ def _fill_table(e_hash, n, bits):
 
 
 @njit(**BYTES)
-def _rehash(e_hash, nent, bits):
-    """The table grown to twice the slots, entries re-inserted."""
-    return _fill_table(e_hash, nent, bits + 1), bits + 1
-
-
-@njit(**BYTES)
 def _find(table, bits, e_off, pool, src, start, ln, h):
     """Entry of ``src[start:start+ln]`` (hash ``h``), or ``-1 - slot`` of the free slot."""
     mask = (np.int64(1) << bits) - 1

@@ -46,7 +46,6 @@ from fastembed.text.hashing import (
     _fnv_step,
     _is_sep,
     _put_entry,
-    _rehash,
     fnv1a_range,
 )
 
@@ -256,20 +255,8 @@ class Scanner:
         self._helpers = []  # the scanners of ranges 1.. of a block, reused from block to block
 
     def _grow(self, room):
-        ntok, nlines, nent = int(self.st[0]), int(self.st[1]), int(self.st[2])
-        if ntok + 1 > self.tok.size:
-            self.tok = _resize(self.tok, self.tok.size * 3 // 2 + 16)
-        if nlines + 1 > self.line_end.size:
-            self.line_end = _resize(self.line_end, self.line_end.size * 3 // 2 + 16)
-        if nent + 1 > self.e_hash.size:
-            cap = self.e_hash.size * 3 // 2 + 16
-            self.e_hash, self.e_count = _resize(self.e_hash, cap), _resize(self.e_count, cap)
-            self.e_label, self.e_off = _resize(self.e_label, cap), _resize(self.e_off, cap + 1)
-        if nent + 1 > ((1 << self.bits) * 5) // 8:
-            self.table, bits = _rehash(self.e_hash, nent, self.bits)
-            self.bits = int(bits)
-        if self.e_off[nent] + room > self.pool.size:
-            self.pool = _resize(self.pool, max(2 * self.pool.size, int(self.e_off[nent]) + room))
+        """Room for one more token, line end and entry, and ``room`` more entry bytes."""
+        self._reserve(1, 1, 0, room)
 
     def _state(self):
         return (self.prefix, self.eos, self.eos_h, self.st, self.table, self.bits, self.e_hash,
