@@ -109,8 +109,6 @@ class ClaimTeam:
     """Daemon worker threads (started on first use) that join a caller's block through the counter."""
 
     def __init__(self):
-        self._claimed = predict_claimed
-        self._finish = finish_claimed
         self._jobs = []  # one queue per worker
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -128,7 +126,7 @@ class ClaimTeam:
     def _work(self, q):
         while True:
             args = q.get()
-            self._claimed(*args)
+            predict_claimed(*args)
 
     def run(self, data, ends, vocab, clf, k, threshold, n_threads, chunks_per_thread=8):
         """:func:`predict_block`'s output, the caller and ``n_threads - 1`` workers claiming chunks."""
@@ -146,9 +144,9 @@ class ClaimTeam:
         for w in range(n_workers):
             self._jobs[w].put((data, ends, vocab, clf, k, threshold, w_ids[w], w_probs[w], w_counts[w], state,
                                n_chunks, 1 + w))
-        self._claimed(data, ends, vocab, clf, k, threshold, top_ids, top_probs, counts, state, n_chunks, 0)
-        self._finish(data, ends, vocab, clf, k, threshold, top_ids, top_probs, counts, state, n_chunks,
-                     w_ids, w_probs, w_counts)
+        predict_claimed(data, ends, vocab, clf, k, threshold, top_ids, top_probs, counts, state, n_chunks, 0)
+        finish_claimed(data, ends, vocab, clf, k, threshold, top_ids, top_probs, counts, state, n_chunks,
+                       w_ids, w_probs, w_counts)
         return top_ids, top_probs, counts
 
 
