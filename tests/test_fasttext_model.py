@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from thread_calls import results_from_threads
 
 import fastembed
 from fastembed.errors import ArgumentError, ModelFileError
@@ -122,6 +123,25 @@ def test_test_and_vectors_equal_fasttexts(fasttext, trained, case, name):
                                    rtol=1e-6, atol=1e-7)
     for word in theirs.get_words(on_unicode_error="replace")[:50] + ["unseen-wordish", "xyzzy"]:
         np.testing.assert_allclose(ours.get_word_vector(word), theirs.get_word_vector(word), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["model.bin", "model.ftz"])
+def test_single_lines_from_several_threads_equal_the_serial_calls(trained, name):
+    """fastText's kernels release the GIL too: each thread has its own result arrays."""
+    d, _, lines = trained["charngrams-latin1"]
+    ours = fastembed.load_model(d / name)
+    lines = lines[:40] + ["", "x " * 3000]
+    expected = [ours.predict(line, k=3) for line in lines]
+    order, results = results_from_threads(lambda line: ours.predict(line, k=3), lines, rounds=5)
+    for indices, got in zip(order, results):
+        for i, (labels, probs) in zip(indices, got):
+            assert labels == expected[i][0]
+            np.testing.assert_array_equal(probs, expected[i][1])
+    vectors = [ours.get_sentence_vector(line) for line in lines]
+    order, results = results_from_threads(ours.get_sentence_vector, lines, rounds=2)
+    for indices, got in zip(order, results):
+        for i, vec in zip(indices, got):
+            np.testing.assert_array_equal(vec, vectors[i])
 
 
 def test_cli_reads_fasttext_files(trained):

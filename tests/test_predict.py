@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from text_reference import RefDict
+from thread_calls import results_from_threads
 
 import fastembed
 from fastembed.model.classifier import Model, _top_k
@@ -166,6 +167,27 @@ def test_parallel_blocks_match_serial():
     for (la, pa), (lb, pb) in zip(big, small):
         assert la == lb
         np.testing.assert_array_equal(pa, pb)
+
+
+def test_single_lines_from_several_threads_equal_the_serial_calls():
+    """The line kernel releases the GIL: each thread has its own buffers and result arrays, so
+    calls in flight together give what each gives alone (sharing them gave other lines' labels,
+    or crashed). Lines of every length, the one that grows the buffers included."""
+    model, _ = random_model("tfidf", "softmax", minn=2, maxn=4)
+    lines = [t.decode("utf-8", "surrogateescape") for t in TEXTS]
+    expected = [model.predict(line, k=2) for line in lines]
+    vectors = [model.get_sentence_vector(line) for line in lines]
+    fresh, _ = random_model("tfidf", "softmax", minn=2, maxn=4)  # no thread has buffers yet
+    for m in (model, fresh):
+        order, results = results_from_threads(lambda line: m.predict(line, k=2), lines)
+        for indices, got in zip(order, results):
+            for i, (labels, probs) in zip(indices, got):
+                assert labels == expected[i][0]
+                np.testing.assert_array_equal(probs, expected[i][1])
+    order, results = results_from_threads(model.get_sentence_vector, lines, rounds=3)
+    for indices, got in zip(order, results):
+        for i, vec in zip(indices, got):
+            np.testing.assert_array_equal(vec, vectors[i])
 
 
 def test_block_lines_and_thresholds():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -34,34 +35,54 @@ FASTTEXT_LABEL_PREFIX = "__label__"  # not stored in the file: fastText assumes 
 _FASTTEXT_LOSSES = ("softmax", "ova", "hs")
 
 
-class _Predictor:
-    """What :class:`Model` asks of its predictor (that of
-    :class:`~fastembed.model.line_predict.Predictor`), with fastText's kernels, which size
-    their buffers per call: ``line_bytes`` is unbounded and :meth:`fit` has nothing to do."""
+class _LineSlot:
+    """One thread's result arrays for single lines (what
+    :class:`~fastembed.model.predictor.LineSlot` gives); fastText's kernels size their other
+    buffers per call, so ``line_bytes`` is unbounded."""
 
+    __slots__ = ("call", "top_ids", "top_probs", "top_probs_1", "hidden")
     line_bytes = sys.maxsize
 
     def __init__(self, vocab, net):
-        self.vocab, self.net = vocab, net
         n = max(net.n_labels, 1)
         self.top_ids = np.empty(n, np.int32)
         self.top_probs = np.empty(n, np.float64)
         self.top_probs_1 = self.top_probs[:1]
-        self._hidden = np.empty(net.inp.shape[1], np.float32)
+        self.hidden = np.empty(net.inp.shape[1], np.float32)
+        top_ids, top_probs, hidden = self.top_ids, self.top_probs, self.hidden
 
-    def fit(self, n_bytes):
-        pass
+        def call(k, threshold, line):
+            return predict_one(np.frombuffer(line, np.uint8), vocab, net, k, threshold, top_ids, top_probs, hidden)
 
-    def line(self, line: bytes, k: int, threshold: float) -> int:
-        return predict_one(np.frombuffer(line, np.uint8), self.vocab, self.net, k, threshold, self.top_ids,
-                           self.top_probs, self._hidden)
+        self.call = call
 
-    def call(self, k: int, threshold: float, line: bytes) -> int:
-        return self.line(line, k, threshold)
+
+class _Predictor:
+    """What :class:`Model` asks of its predictor (that of
+    :class:`~fastembed.model.predictor.Predictor`), with fastText's kernels: a
+    :class:`_LineSlot` per thread, since the kernels release the GIL."""
+
+    def __init__(self, vocab, net):
+        self.vocab, self.net = vocab, net
+        self.local = threading.local()
+
+    def slot(self) -> _LineSlot:
+        return self.grow(0)
+
+    def grow(self, n_bytes) -> _LineSlot:
+        slot = getattr(self.local, "slot", None)
+        if slot is None:
+            slot = self.local.slot = _LineSlot(self.vocab, self.net)
+        return slot
+
+    def line(self, line: bytes, k: int, threshold: float):
+        slot = self.slot()
+        return slot.call(k, threshold, line), slot
 
     def hidden(self, line: bytes) -> np.ndarray:
-        self.line(line, 0, 0.0)
-        return self._hidden.copy()
+        slot = self.slot()
+        slot.call(0, 0.0, line)
+        return slot.hidden.copy()
 
     def block(self, data, k: int, threshold: float):
         return predict_block(data, self.vocab, self.net, k, threshold)
@@ -154,7 +175,8 @@ class FastTextModel(Model):
         vocab = self._vocab._replace(word_ngrams=1, eos_id=-1)
         hidden = np.empty(self.dim, np.float32)
         p = self._ready()
-        predict_one(np.frombuffer(data, np.uint8), vocab, p.net, 0, 0.0, p.top_ids, p.top_probs, hidden)
+        slot = p.slot()  # k == 0 writes only ``hidden``, this call's own array
+        predict_one(np.frombuffer(data, np.uint8), vocab, p.net, 0, 0.0, slot.top_ids, slot.top_probs, hidden)
         return hidden
 
     def word_vectors(self):

@@ -10,7 +10,7 @@ from fastembed.errors import ArgumentError, ModelFileError
 from fastembed.model.file_schema import VERSION, read_model, stats_for_file
 from fastembed.model.forward import LOSS_CODES, predict_probs
 from fastembed.model.huffman import tree_arrays
-from fastembed.model.line_predict import Predictor
+from fastembed.model.predictor import Predictor
 from fastembed.model.pooling import bag_weights
 from fastembed.model_file import save_arrays
 from fastembed.text import Dictionary
@@ -128,21 +128,24 @@ class Model:
         (labels, probs) for a string: a tuple of label strings and a float array, most probable
         first. A list of such pairs for a list.
         """
-        if isinstance(text, str):  # one line: one serial kernel call into a scratch made once
+        if isinstance(text, str):  # one line: one serial kernel call into this thread's buffers, made once
             if "\n" in text or 4 * len(text) > max_line_bytes():  # else it is one line within the limit
                 _check_single_line(text, "text")
             predictor = self._ready()
             if not (type(k) is int and k == 1 and type(threshold) is float and threshold == 0.0):
                 k, threshold = self._check_k(k), _check_threshold(threshold)
             line = text.encode("utf-8", "surrogateescape")
-            if len(line) > predictor.line_bytes:
-                predictor.fit(len(line))
-            count = predictor.call(k, threshold, line)  # Predictor.line, without a method call's cost
+            try:  # Predictor.line, without two method calls' cost
+                slot = predictor.local.slot  # this thread's own buffers: the kernel releases the GIL
+            except AttributeError:
+                slot = predictor.grow(len(line))
+            if len(line) > slot.line_bytes:
+                slot = predictor.grow(len(line))
+            count = slot.call(k, threshold, line)
             if count == 1:
-                return (self.dictionary.labels[predictor.top_ids.item(0)],), predictor.top_probs_1.copy()
+                return (self.dictionary.labels[slot.top_ids.item(0)],), slot.top_probs_1.copy()
             labels = self.dictionary.labels
-            return (tuple([labels[i] for i in predictor.top_ids[:count].tolist()]),
-                    predictor.top_probs[:count].copy())
+            return (tuple([labels[i] for i in slot.top_ids[:count].tolist()]), slot.top_probs[:count].copy())
         lines = list(text)
         data = _joined_lines(lines)
         if data is None:  # a line that is not one line of str within the limit is named; or all is long

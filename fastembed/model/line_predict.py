@@ -7,21 +7,19 @@ Each line goes through the whole chain in one pass: tokens hashed and looked up
 numbers are those of the batch path (:meth:`Model._bag_probabilities`): same rows, same
 weights, same summation order.
 
-* :func:`predict_one` -- one line, serial, into a scratch array allocated once per model: no
-  thread team woken, nothing allocated per call.
+* :func:`line_top_k` -- one line, serial, into buffers made once (:func:`new_scratch`,
+  :func:`line_buffers`): :mod:`fastembed.model.predictor` calls it per line, with one
+  thread's buffers, and :func:`_predict_lines` for each line of a block.
 * :func:`predict_block` -- a block of ``'\\n'``-separated lines, serially; blocks worth
   waking a second thread for (:func:`worth_threads`) go to :mod:`fastembed.model.claim_team`,
   whose threads claim chunks of lines through :func:`_predict_lines`.
 
 The model's part of the arguments is one :class:`Classifier` tuple, the buffers of a line
-one scratch array (:func:`new_scratch`), so that a call unboxes few objects; :class:`Predictor`
-calls the compiled entry point directly, skipping Numba's type dispatch (about 1.5 us of a
-4 us call measured on this machine for 15 arrays).
+views of one scratch array (:func:`new_scratch`).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import numba
@@ -29,9 +27,9 @@ import numpy as np
 
 from fastembed.jit import BYTES, njit, prefetch_distance, prefetch_row
 from fastembed.model.forward import pool_bag
-from fastembed.model.loss import LOSS_CODES, LOSS_HS, OPT_SGD, loss_forward
+from fastembed.model.loss import LOSS_HS, OPT_SGD, loss_forward
 from fastembed.text.hashing import NEWLINE
-from fastembed.text.line import LineVocab, line_rows, prefetch_item, row_capacity
+from fastembed.text.line import line_rows, prefetch_item, row_capacity
 
 POOLING_CODES = {"mean": 0, "sqrt": 1, "tfidf": 2}
 POOL_MEAN, POOL_SQRT, POOL_TFIDF = 0, 1, 2
@@ -50,8 +48,6 @@ NS_PER_BYTE = 50
 NS_PER_LINE = 200
 NS_PER_MAC = 0.15
 PARALLEL_MIN_NS = 400_000
-# Single-line buffers are first sized for lines of this many bytes, and grow for longer ones.
-_FIRST_LINE_BYTES = 4096
 _TOP_K_INSERTION_MAX = 16  # above this k, the top k come from a sort instead of insertions
 _FIB32 = np.uint64(2654435769)  # 2**32 / golden ratio: spreads row numbers over the tf table
 
@@ -256,7 +252,7 @@ def top_k(probs, k, threshold, top_ids, top_probs):
 
 
 @njit(**BYTES)
-def _line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, top_probs):
+def line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, top_probs):
     """Top ``k`` of one line; ``k == 0`` stops at the hidden vector (``buffers.hidden``)."""
     b = buffers
     n = line_rows(data, start, end, vocab, b.rows, b.hashes, b.spans, b.ngram_bytes)
@@ -270,19 +266,6 @@ def _line_top_k(data, start, end, vocab, clf, buffers, k, threshold, top_ids, to
                  clf.hs_paths, clf.hs_codes, clf.hs_offsets, b.probs, b.node_p, b.no_floats, np.float32(0.0),
                  OPT_SGD, False)
     return top_k(b.probs, k, threshold, top_ids, top_probs)
-
-
-@njit(**BYTES)
-def predict_one(vocab, clf, scratch, k, threshold, line):
-    """Top ``k`` labels of one line (bytes, no ``'\\n'``) into the scratch's top ids and
-    probabilities (:func:`line_buffers`); returns their count.
-
-    ``scratch`` must hold a line of ``len(line)`` bytes (:func:`new_scratch`). ``k == 0``
-    computes only the hidden vector, into the scratch's ``hidden``. The line comes last so that
-    the rest can be bound once (:class:`Predictor`).
-    """
-    buffers, top_ids, top_probs = line_buffers(scratch, clf)
-    return _line_top_k(line, 0, len(line), vocab, clf, buffers, k, threshold, top_ids, top_probs)
 
 
 @njit(**BYTES)
@@ -316,7 +299,7 @@ def _predict_lines(data, ends, l0, l1, vocab, clf, k, threshold, top_ids, top_pr
     buffers = line_buffers(new_scratch(vocab, clf, longest), clf)[0]
     for line in range(l0, l1):
         start = ends[line - 1] + 1 if line > 0 else 0
-        counts[line] = _line_top_k(data, start, ends[line], vocab, clf, buffers, k, threshold, top_ids[line],
+        counts[line] = line_top_k(data, start, ends[line], vocab, clf, buffers, k, threshold, top_ids[line],
                                    top_probs[line])
 
 
@@ -336,116 +319,6 @@ def predict_block(data, ends, vocab, clf, k, threshold):
     return top_ids, top_probs, counts
 
 
-def _entry_point(kernel, args):
-    """The compiled entry point of ``kernel`` for the types of ``args``, or ``kernel`` itself.
-
-    Calling it skips Numba's type dispatch; the caller must pass the same types every time
-    (the entry point checks only the item size of arrays).
-    """
-    try:
-        return kernel.overloads[tuple(kernel.typeof_pyval(a) for a in args)].entry_point
-    except (AttributeError, KeyError):  # NUMBA_DISABLE_JIT=1: a plain function
-        return kernel
-
-
-class Predictor:
-    """A model made ready to predict: the kernels' arguments and the scratch of one line.
-
-    Parameters
-    ----------
-    vocab : LineVocab
-    inp, out : float32 (n_rows, dim), (n_out, dim)
-    idf : float32 (n_rows,) or None
-    hs : (paths, codes, offsets) of the Huffman tree (empty unless ``loss == "hs"``)
-    pooling, loss : str
-    n_labels : int
-
-    Attributes
-    ----------
-    top_ids, top_probs, hidden : ndarray
-        Views of the scratch that :meth:`line` writes (replaced when the scratch grows).
-    top_probs_1 : ndarray
-        ``top_probs[:1]``, made once: copying a ready view is cheaper than slicing and copying.
-    line_bytes : int
-        The longest line the scratch holds (:meth:`fit` grows it).
-    call : callable
-        ``call(k, threshold, line)``: :meth:`line` for a line of at most ``line_bytes`` bytes.
-    """
-
-    def __init__(self, vocab: LineVocab, inp, out, idf, hs, pooling, loss, n_labels):
-        n_rows = vocab.unseen_row + 1
-        if inp.shape[0] != n_rows or inp.shape[1] != out.shape[1]:
-            raise ValueError(f"input matrix {inp.shape} does not fit {n_rows} rows / output {out.shape}")
-        n_out = n_labels - 1 if loss == "hs" else n_labels
-        if out.shape[0] != n_out or (loss == "hs" and len(hs[2]) != n_labels + 1):
-            raise ValueError(f"output matrix {out.shape} does not fit {n_labels} labels ({loss})")
-        if pooling == "tfidf":
-            if idf is None or idf.shape != (n_rows,):
-                raise ValueError("tfidf pooling needs one idf value per input row")
-            idf = np.ascontiguousarray(idf, dtype=np.float32)
-        else:
-            idf = np.zeros(0, np.float32)
-        self.vocab = vocab
-        self.n_labels = n_labels
-        self.clf = Classifier(np.ascontiguousarray(inp, dtype=np.float32),
-                              np.ascontiguousarray(out, dtype=np.float32), idf,
-                              *(np.ascontiguousarray(a) for a in hs), POOLING_CODES[pooling], LOSS_CODES[loss])
-        # multiply-adds of the output layer per line, for the work estimate of a block
-        self._line_macs = out.shape[0] * out.shape[1]
-        self.line_bytes = 0
-        self._entry = None
-        self.fit(_FIRST_LINE_BYTES)
-
-    def fit(self, n_bytes):
-        """Scratch for a line of ``n_bytes`` (grown, never shrunk), and the views and call made of it."""
-        if n_bytes <= self.line_bytes:
-            return
-        self.line_bytes = max(n_bytes, 2 * self.line_bytes, _FIRST_LINE_BYTES)
-        scratch = new_scratch(self.vocab, self.clf, self.line_bytes)
-        head = scratch[:8 * _HEAD].view(np.int64)
-
-        def part(i, dtype):
-            return scratch[head[2 * i]:head[2 * i] + head[2 * i + 1]].view(dtype)
-
-        self._scratch = scratch
-        self.top_ids = part(TOP_IDS, np.int32)
-        self.top_probs = part(TOP_PROBS, np.float64)
-        self.top_probs_1 = self.top_probs[:1]
-        self.hidden_view = part(HIDDEN, np.float32)
-        self.call = functools.partial(self._entry or self._first, self.vocab, self.clf, scratch)
-
-    def _first(self, vocab, clf, scratch, k, threshold, line):
-        """The first call: through Numba's dispatcher, which compiles or loads the kernel; then the
-        compiled entry point is bound for the calls after it."""
-        count = predict_one(vocab, clf, scratch, k, threshold, line)
-        self._entry = _entry_point(predict_one, (vocab, clf, scratch, k, threshold, line))
-        self.call = functools.partial(self._entry, vocab, clf, scratch)
-        return count
-
-    def line(self, line: bytes, k: int, threshold: float) -> int:
-        """Top ``k`` of one line (bytes, no newline) into ``top_ids``/``top_probs``; returns their count.
-
-        ``k`` must be an int and ``threshold`` a float: the bound entry point takes no other types.
-        """
-        if len(line) > self.line_bytes:
-            self.fit(len(line))
-        return self.call(k, threshold, line)
-
-    def hidden(self, line: bytes) -> np.ndarray:
-        """The hidden vector of one line (a copy)."""
-        self.line(line, 0, 0.0)
-        return self.hidden_view.copy()
-
-    def block(self, data: np.ndarray, k: int, threshold: float):
-        """Top ``k`` of every line of ``data`` (read-only uint8): see :func:`predict_block`."""
-        ends = line_ends(data)
-        if not worth_threads(data.size, ends.size, self._line_macs):
-            return predict_block(data, ends, self.vocab, self.clf, k, threshold)
-        from fastembed.model.claim_team import TEAM  # imports this module
-
-        return TEAM.run(data, ends, self.vocab, self.clf, k, threshold, numba.get_num_threads())
-
-
 def worth_threads(n_bytes, n_lines, line_macs):
     """Whether a block of ``n_lines`` lines, ``n_bytes`` bytes in all, is worth waking the thread team.
 
@@ -458,5 +331,5 @@ def worth_threads(n_bytes, n_lines, line_macs):
     return work_ns >= PARALLEL_MIN_NS
 
 
-__all__ = ["Classifier", "LineBuffers", "Predictor", "line_ends", "predict_block", "predict_one",
+__all__ = ["Classifier", "LineBuffers", "line_buffers", "line_ends", "line_top_k", "new_scratch", "predict_block",
            "worth_threads"]
