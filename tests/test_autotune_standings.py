@@ -98,6 +98,8 @@ def test_a_first_run_is_repeated_only_if_it_clears_the_bar():
     # Run once while the defaults ran twice: not eligible, whatever its score.
     assert s.best_group()[0]["trial"] == 0
     assert [v["trials"] for v in s.selection()["challengers"]] == []
+    assert "no other setting was run twice" in s.selection()["reason"] and "trial 3" in s.selection()["reason"]
+    assert s.selection()["margin"] == pytest.approx(sigma)
 
 
 def test_without_a_repeat_single_runs_are_compared_with_the_wider_margin():
