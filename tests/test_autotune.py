@@ -93,9 +93,10 @@ def test_returns_within_the_duration_and_uses_it(corpus):
 
 def expected_best_score(trials):
     """The mean score of the setting returned: the defaults' (the first trial's), unless a setting's
-    mean beats it by more than sigma * sqrt(1/k_d + 1/k), sigma the larger of the recorded
-    binomial error and the runs' sample standard deviations; then the best such mean. Only
-    settings run at least twice count if any was (the defaults always do)."""
+    mean beats it by more than the larger of the recorded binomial error times sqrt(1/k_d + 1/k)
+    and the standard error of the mean of the runs' differences paired by (split, seed) (unpaired:
+    the larger sample sd times sqrt(1/k_d + 1/k)); then the best such mean. Only settings run at
+    least twice count if any was (the defaults always do)."""
     groups = {}
     for t in trials:
         if t["status"] == "ok":
@@ -110,10 +111,17 @@ def expected_best_score(trials):
     def sd(g):
         return 0.0 if len(g) < 2 else float(np.std([t["score"] for t in g], ddof=1))
 
+    def margin(g):
+        scale = math.sqrt(1 / len(defaults) + 1 / len(g))
+        d = {(t["split"], t["seed"]): t["score"] for t in defaults}
+        deltas = [t["score"] - d[(t["split"], t["seed"])] for t in g if (t["split"], t["seed"]) in d]
+        spread = (float(np.std(deltas, ddof=1)) / math.sqrt(len(deltas)) if len(deltas) >= 2
+                  else max(sd(defaults), sd(g)) * scale)
+        return max(max(t["noise"] for t in defaults) * scale, spread)
+
     most = 2 if any(len(g) >= 2 for g in groups.values()) else 1
-    beyond = [mean(g) for g in groups.values() if g is not defaults and len(g) >= most and
-              mean(g) - mean(defaults) > max(max(t["noise"] for t in defaults), sd(defaults), sd(g))
-              * math.sqrt(1 / len(defaults) + 1 / len(g))]
+    beyond = [mean(g) for g in groups.values()
+              if g is not defaults and len(g) >= most and mean(g) - mean(defaults) > margin(g)]
     return max(beyond) if beyond else mean(defaults)
 
 

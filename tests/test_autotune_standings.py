@@ -21,13 +21,28 @@ def se(p, n=N_VALID):
     return math.sqrt(p * (1 - p) / n)
 
 
-def run(trial, settings, score, noise_p=0.9):
-    return {"trial": trial, "settings": dict(settings), "score": score, "status": "ok", "noise": se(noise_p)}
+def run(trial, settings, score, noise_p=0.9, seed=None, split=None):
+    """A trial record; a setting's k-th run gets seed k and the split "given", then "swapped" (as the
+    search runs them), unless given."""
+    return {"trial": trial, "settings": dict(settings), "score": score, "status": "ok", "noise": se(noise_p),
+            "seed": seed, "split": split}
+
+
+def number_runs(records):
+    seen = {}
+    for r in records:
+        key = tuple(sorted(r["settings"].items()))
+        k = seen[key] = seen.get(key, 0) + 1
+        if r.get("seed") is None:
+            r["seed"] = k
+        if r.get("split") is None:
+            r["split"] = "given" if k == 1 else "swapped"
+    return records
 
 
 def standings_of(*records):
     standings = Standings()
-    for record in records:
+    for record in number_runs(list(records)):
         standings.add(record, model=f"model {record['trial']}")
     return standings
 
@@ -63,21 +78,36 @@ def test_a_challenger_beyond_the_margin_is_chosen():
     assert "beats the defaults'" in selection["reason"]
 
 
-def test_the_observed_seed_spread_widens_the_margin():
-    # The defaults' two runs disagree by 4 points: their sample sd (0.0283) exceeds the binomial 0.0129.
+def test_a_split_effect_shared_by_both_settings_cancels_in_the_paired_spread():
+    # Both settings score 4 points higher on the swapped split: the unpaired sd of each (0.028)
+    # would exceed the binomial 0.0129, but the paired differences agree (0.02 and 0.02).
+    sigma = se(0.9)
+    s = standings_of(run(0, DEFAULTS, 0.88), run(1, DEFAULTS, 0.92),
+                     run(2, challenger(10), 0.90), run(3, challenger(10), 0.94))
+    selection = s.selection()
+    assert selection["chosen"] == "challenger" and selection["margin"] == pytest.approx(sigma)
+    (verdict,) = selection["challengers"]
+    assert verdict["spread_from"] == "paired" and verdict["spread_se"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_paired_spread_widens_the_margin():
+    # Differences -0.01 (given split) and +0.07 (swapped): mean 0.03, paired se sd/sqrt(2) = 0.04.
+    s = standings_of(run(0, DEFAULTS, 0.90), run(1, DEFAULTS, 0.90),
+                     run(2, challenger(10), 0.89), run(3, challenger(10), 0.97))
+    selection = s.selection()
+    assert selection["chosen"] == "defaults"  # the binomial margin (0.0129) alone would accept it
+    assert selection["margin"] == pytest.approx(0.04) and selection["challengers"][0]["lead"] == pytest.approx(0.03)
+
+
+def test_runs_that_do_not_pair_fall_back_to_the_unpaired_spread():
     runs = (0.88, 0.92)
     sd = abs(runs[0] - runs[1]) / math.sqrt(2)
     lead = 2 * se(0.9)  # beyond the binomial margin, within the observed spread
     s = standings_of(run(0, DEFAULTS, runs[0]), run(1, DEFAULTS, runs[1]),
-                     run(2, challenger(10), 0.9 + lead), run(3, challenger(10), 0.9 + lead))
+                     run(2, challenger(10), 0.9 + lead, seed=5), run(3, challenger(10), 0.9 + lead, seed=6))
     selection = s.selection()
-    assert selection["chosen"] == "defaults"
-    assert selection["margin"] == pytest.approx(sd) and selection["challengers"][0]["seed_sd"] == pytest.approx(sd)
-    # The challenger's own spread counts too.
-    s = standings_of(run(0, DEFAULTS, 0.9), run(1, DEFAULTS, 0.9),
-                     run(2, challenger(10), 0.9 + lead - 0.02), run(3, challenger(10), 0.9 + lead + 0.02))
-    assert s.selection()["chosen"] == "defaults"
-    assert s.selection()["margin"] == pytest.approx(0.04 / math.sqrt(2))
+    assert selection["chosen"] == "defaults" and selection["challengers"][0]["spread_from"] == "unpaired"
+    assert selection["margin"] == pytest.approx(sd)  # sd * sqrt(1/2 + 1/2)
 
 
 def test_the_margin_is_one_standard_error_of_the_difference_of_the_means():
