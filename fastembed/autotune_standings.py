@@ -4,7 +4,8 @@ A validation score moves by a point or two with the training seed alone (TREC-50
 validation lines: 0.809 and 0.794 for two seeds of the defaults), as much as most settings
 differ. So a setting whose first run clears the bar (below) is trained again with the next seed
 (:attr:`Standings.pending`), and among settings run twice only their mean counts; a setting run
-once counts only while none but the defaults was run twice (the budget allowed no repeat).
+once counts only while none was run twice (the budget allowed no repeat). The defaults always
+count.
 
 **The defaults are kept unless a challenger beats them by more than the held-out noise.** The
 first trial's setting (the defaults, :meth:`fastembed.autotune_space.Space.start`) is the
