@@ -13,9 +13,11 @@ deadline is cut (the poll of the training loop raises) and does not count. So th
 within the budget, give or take one poll of the training loop (0.1 s) and one validation.
 
 A setting that scores above the best one is trained again with the next seed before it can
-take its place, and settings run twice are compared by their mean (:class:`_Standings`): on
-the small validation sets of the benchmark, the seed alone moves a score as much as most
-settings do. With a refit to come, the second run trains and scores on a swapped split
+take its place, and settings run twice are compared by their mean
+(:class:`fastembed.autotune_standings.Standings`): on the small validation sets of the
+benchmark, the seed alone moves a score as much as most settings do. The defaults (the first
+trial) are kept unless a challenger's mean beats theirs by more than the held-out noise (one
+standard error of the difference, from the number of validation lines and the seed spread). With a refit to come, the second run trains and scores on a swapped split
 (:func:`fastembed.autotune_data.swapped_split`: as many training lines as the validation set
 has are held out instead of it), so that the mean is over two samples of lines. The model
 returned is the best setting's run that scored highest (or its refit, below).
@@ -45,6 +47,7 @@ import numpy as np
 from fastembed.autotune_data import joined, swapped_split, validation_bytes
 from fastembed.autotune_report import Report, callback_info
 from fastembed.autotune_space import Space, dictionary_key
+from fastembed.autotune_standings import Standings, label_f1_noise, metric_noise
 from fastembed.errors import ArgumentError, TrainingDiverged
 from fastembed.model.training import build_training_corpus, train_on_corpus
 from fastembed.settings import AUTOTUNE_SETTINGS, TrainArgs, check_autotune_metric
@@ -106,9 +109,11 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
     Model
         The best setting's model (of its run that scored highest). Its
         ``train_stats["autotune"]`` holds the metric, the best setting's mean score and its runs
-        (``best_score``, ``best_runs``, ``best_trial``: the run returned), its settings, and every
-        trial (settings, seed, score, status, seconds, ``repeat_of``, ``split``: "given" or
-        "swapped"), and ``refit``: its
+        (``best_score``, ``best_runs``, ``best_trial``: the run returned), its settings,
+        ``selection`` (the defaults' runs and mean, each challenger's mean, lead, ``margin`` and
+        whether it was ``accepted``, the ``margin`` used and the ``reason`` for the choice), every
+        trial (settings, seed, score, ``noise``: the score's standard error, status, seconds,
+        ``repeat_of``, ``split``: "given" or "swapped"), and ``refit``: its
         ``status`` ("done", "off", "skipped", "cut" or "diverged"), ``predicted_s``,
         ``seconds`` and ``reason``.
     """
@@ -128,7 +133,7 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
     space = Space(base, fixed)
     cache = _CorpusCache(train_data)
     report = Report(verbose, duration, metric, t_start)
-    trials, standings, stopped = [], _Standings(), "duration"
+    trials, standings, stopped = [], Standings(), "duration"
     # The joined corpus over the training one: what a refit's time scales by (0: no refit).
     growth = (train_data.size + len(valid_data)) / max(train_data.size, 1) if refit else 0.0
     cut_at = deadline  # a trial running past this is cut: the best setting's refit comes after
@@ -179,7 +184,7 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
             model = train_on_corpus(args, dictionary, corpus, verbose=0, check=check)
             record["train_s"] = time.perf_counter() - t_train
             record["work"] = _corpus_work(args, dictionary, corpus)
-            record["score"] = _score(model, trial_valid, metric_kind, metric_label)
+            record["score"], record["noise"] = _score(model, trial_valid, metric_kind, metric_label)
             record["status"] = "ok"
         except _Cut:
             record["status"] = "cut"
@@ -219,6 +224,7 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
     elapsed = time.perf_counter() - t_start
     best_model.train_stats.update(
         autotune={"metric": metric, "best_score": standings.best_score(), "best_trial": best["trial"],
+                  "selection": standings.selection(),
                   "best_runs": [t["trial"] for t in standings.best_group()],
                   "best_settings": dict(best["settings"]), "trials": trials, "duration_s": duration,
                   "elapsed_s": elapsed, "stopped_by": stopped, "refit": refit_record},
@@ -247,16 +253,23 @@ def _known_label(dictionary, label, prefix):
 
 
 def _score(model, valid_data, kind, label):
-    """The metric of ``model`` on the validation bytes (0 where it is undefined)."""
-    n, precision, recall = model.test(valid_data, k=1)
+    """The metric of ``model`` on the validation bytes (0 where it is undefined), and its
+    standard error from the lines it counts (:mod:`fastembed.autotune_standings`)."""
+    n, correct, n_pred, n_gold, _ = model._evaluate(valid_data, 1, 0.0)
     if n == 0:
         raise ArgumentError("autotune_validation has no line with a label of the training corpus")
     if label is not None:
-        f1 = model.test_label(valid_data, k=1)[label]["f1score"]
-        return 0.0 if math.isnan(f1) else float(f1)
+        i = model.labels.index(label)
+        tp, fp, fn = int(correct[i]), int(n_pred[i] - correct[i]), int(n_gold[i] - correct[i])
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        return f1, label_f1_noise(f1, tp + fp + fn)
+    precision = float(correct.sum() / max(n_pred.sum(), 1))
+    recall = float(correct.sum() / max(n_gold.sum(), 1))
     if kind == "f1":
-        return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return float(precision)
+        score = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    else:
+        score = precision
+    return score, metric_noise(score, int(n))
 
 
 def _work(args, bag_rows, n_lines, n_labels):
@@ -368,63 +381,6 @@ def _predicted_work(cache, args):
     rows = corpus.indices.size * _rows_per_token(args.word_ngrams, args.maxn) / _rows_per_token(
         built_key[0], built_key[5])
     return _work(args, rows, int(corpus.n_lines), dictionary.nlabels)
-
-
-class _Standings:
-    """Trials grouped by setting; the best setting by its mean score; the models worth keeping.
-
-    A validation score moves by a point or two with the training seed alone (TREC-50, 545
-    validation lines: 0.809 and 0.794 for two seeds of the defaults), as much as most settings
-    differ. So a setting that scores above the best mean is trained again with the next seed
-    (:attr:`pending`), and among settings run twice only their mean counts; a setting run once
-    is chosen only while none was run twice (the budget allowed no repeat).
-    """
-
-    def __init__(self):
-        self.groups = {}  # settings key -> ok trial records, in order
-        self.models = {}  # trial -> Model: the best setting's best run, and a challenger's
-        self.pending = None  # a trial record whose setting runs again next
-
-    def add(self, record, model):
-        if record["status"] != "ok":
-            return
-        best_mean = self.best_score()
-        group = self.groups.setdefault(_settings_key(record["settings"]), [])
-        group.append(record)
-        self.models[record["trial"]] = model
-        if len(group) == 1 and (best_mean is None or record["score"] > best_mean):
-            self.pending = record
-        keep = {self.best_run()["trial"]}
-        if self.pending is not None:
-            keep.add(self.pending["trial"])
-        self.models = {t: m for t, m in self.models.items() if t in keep}
-
-    def best_group(self):
-        if not self.groups:
-            return None
-        most = 2 if any(len(g) >= 2 for g in self.groups.values()) else 1
-        eligible = [g for g in self.groups.values() if len(g) >= most]
-        return max(eligible, key=lambda g: (_mean(g), -g[0]["trial"]))
-
-    def best_score(self):
-        group = self.best_group()
-        return None if group is None else _mean(group)
-
-    def best_run(self):
-        group = self.best_group()
-        return None if group is None else max(group, key=lambda t: (t["score"], -t["trial"]))
-
-    def best_settings(self):
-        run = self.best_run()
-        return None if run is None else run["settings"]
-
-
-def _mean(group):
-    return sum(t["score"] for t in group) / len(group)
-
-
-def _settings_key(settings):
-    return tuple(sorted(settings.items()))
 
 
 def _repeat_if_it_fits(record, trials, cache, space, remaining, reserve, growth):

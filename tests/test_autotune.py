@@ -92,13 +92,53 @@ def test_returns_within_the_duration_and_uses_it(corpus):
 
 
 def expected_best_score(trials):
-    """The best mean score of a setting, over settings run at least twice if any was."""
+    """The mean score of the setting returned: the defaults' (the first trial's), unless a setting's
+    mean beats it by more than the larger of the recorded binomial error times sqrt(1/k_d + 1/k)
+    and the standard error of the mean of the runs' differences paired by (split, seed) (unpaired:
+    the larger sample sd times sqrt(1/k_d + 1/k)); then the best such mean. Only settings run at
+    least twice count if any was (the defaults always do)."""
     groups = {}
     for t in trials:
         if t["status"] == "ok":
-            groups.setdefault(tuple(sorted(t["settings"].items())), []).append(t["score"])
+            groups.setdefault(tuple(sorted(t["settings"].items())), []).append(t)
+    if trials[0]["status"] != "ok":
+        pytest.skip("the defaults' trial did not finish")
+    defaults = groups[tuple(sorted(trials[0]["settings"].items()))]
+
+    def mean(g):
+        return sum(t["score"] for t in g) / len(g)
+
+    def sd(g):
+        return 0.0 if len(g) < 2 else float(np.std([t["score"] for t in g], ddof=1))
+
+    def margin(g):
+        scale = math.sqrt(1 / len(defaults) + 1 / len(g))
+        d = {(t["split"], t["seed"]): t["score"] for t in defaults}
+        deltas = [t["score"] - d[(t["split"], t["seed"])] for t in g if (t["split"], t["seed"]) in d]
+        spread = (float(np.std(deltas, ddof=1)) / math.sqrt(len(deltas)) if len(deltas) >= 2
+                  else max(sd(defaults), sd(g)) * scale)
+        return max(max(t["noise"] for t in defaults) * scale, spread)
+
     most = 2 if any(len(g) >= 2 for g in groups.values()) else 1
-    return max(sum(g) / len(g) for g in groups.values() if len(g) >= most)
+    beyond = [mean(g) for g in groups.values()
+              if g is not defaults and len(g) >= most and mean(g) - mean(defaults) > margin(g)]
+    return max(beyond) if beyond else mean(defaults)
+
+
+def check_selection(stats, n_valid):
+    """Every trial's ``noise`` is the binomial error of its score on ``n_valid`` lines; the
+    selection record names the margin and agrees with the choice."""
+    for t in stats["trials"]:
+        if t["status"] == "ok":
+            assert math.isclose(t["noise"], math.sqrt(t["score"] * (1 - t["score"]) / n_valid), rel_tol=1e-9)
+    selection = stats["selection"]
+    assert selection["defaults_trial"] == 0 and selection["margin"] > 0 and selection["reason"]
+    if selection["chosen"] == "defaults":
+        assert stats["best_runs"] == selection["defaults_runs"]
+        assert not any(v["accepted"] for v in selection["challengers"])
+    else:
+        accepted = [v for v in selection["challengers"] if v["accepted"]]
+        assert accepted[0]["trials"] == stats["best_runs"] and accepted[0]["lead"] > accepted[0]["margin"]
 
 
 @slow_without_jit
@@ -110,6 +150,7 @@ def test_returns_the_best_setting_by_the_metric(corpus):
     trials = stats["trials"]
     assert sum(t["status"] == "ok" for t in trials) >= 3
     assert math.isclose(stats["best_score"], expected_best_score(trials), abs_tol=1e-12)
+    check_selection(stats, len(rows))
     best = trials[stats["best_trial"]]
     assert stats["best_trial"] in stats["best_runs"] and best["settings"] == stats["best_settings"]
     assert math.isclose(precision_at_1(model, rows), best["score"], abs_tol=1e-12)
@@ -163,6 +204,7 @@ def test_each_trial_is_reported_and_the_best_setting_refit(corpus, capsys):
     trials = stats["trials"]
     assert len(trials) == 3 and stats["stopped_by"] == "callback"
     assert math.isclose(stats["best_score"], expected_best_score(trials), abs_tol=1e-12)
+    assert "margin" in stats["selection"] and stats["selection"]["reason"]
     assert [info["trial"] for info in seen] == [0, 1, 2]
     assert [info["score"] for info in seen] == [t["score"] for t in trials]
     assert seen[-1]["best_score"] == stats["best_score"]
