@@ -17,7 +17,8 @@ take its place, and settings run twice are compared by their mean
 (:class:`fastembed.autotune_standings.Standings`): on the small validation sets of the
 benchmark, the seed alone moves a score as much as most settings do. The defaults (the first
 trial) are kept unless a challenger's mean beats theirs by more than the held-out noise (one
-standard error of the difference, from the number of validation lines and the seed spread). With a refit to come, the second run trains and scores on a swapped split
+standard error of the difference, from the number of validation lines and the seed spread).
+With a refit to come, the second run trains and scores on a swapped split
 (:func:`fastembed.autotune_data.swapped_split`: as many training lines as the validation set
 has are held out instead of it), so that the mean is over two samples of lines. The model
 returned is the best setting's run that scored highest (or its refit, below).
