@@ -248,12 +248,23 @@ def _scratch(trainer):
     at most as many rows as the largest ``batch`` bags), made once per run."""
     if getattr(trainer, "_batch_scratch", None) is None:
         dim, batch = trainer.args.dim, batch_examples(trainer)
-        lengths = np.diff(trainer.corpus.offsets)
-        room = int(np.partition(lengths, lengths.size - batch)[-batch:].sum()) if lengths.size > batch \
-            else int(lengths.sum())
+        room = _largest_bags_rows(trainer.corpus.offsets, batch)
         trainer._batch_scratch = (
             np.zeros((batch, dim), np.float32), np.zeros((batch, dim), np.float32),
             trainer.probs[0], trainer.node_probs, np.zeros(batch, np.float64),
             np.zeros(batch, np.bool_), np.zeros(batch + 1, np.int64), np.zeros(room, np.int32),
             np.zeros(room, np.int32), np.zeros(room, np.float32))
     return trainer._batch_scratch
+
+
+def _largest_bags_rows(offsets, batch, chunk_lines=1 << 20):
+    """Rows in the ``batch`` largest bags of ``offsets`` (all of them if fewer), read a chunk of
+    lines at a time: an out-of-core corpus maps ``offsets``, and a whole ``np.diff`` of it would
+    be 8 bytes a line in memory (~60 MB for a 10 GB corpus)."""
+    top = np.zeros(0, np.int64)
+    n = offsets.size - 1
+    for a in range(0, n, chunk_lines):
+        top = np.concatenate([top, np.diff(offsets[a:min(a + chunk_lines, n) + 1]).astype(np.int64)])
+        if top.size > batch:
+            top = np.partition(top, top.size - batch)[-batch:]
+    return int(top.sum())
