@@ -228,6 +228,17 @@ def test_resume_refuses_another_corpus_other_settings_and_plain_models(halves, t
 
 # -- deterministic -----------------------------------------------------------------------------
 
+@pytest.mark.parametrize("lengths,batch,chunk", [([3, 0, 9, 1, 9, 4], 2, 2), ([3, 0, 9, 1, 9, 4], 10, 4),
+                                                  ([], 4, 3), ([5], 1, 1), (list(range(50)) * 3, 7, 16)])
+def test_room_for_a_batch_is_the_rows_of_its_largest_bags(lengths, batch, chunk):
+    """The update lists of deterministic mode hold the rows of any batch: the ``batch`` largest
+    bags' rows, counted a chunk of lines at a time (the whole sorted list is the reference)."""
+    from fastembed.model.deterministic import _largest_bags_rows
+
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    assert _largest_bags_rows(offsets, batch, chunk_lines=chunk) == sum(sorted(lengths, reverse=True)[:batch])
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(loss="ova", optimizer="adagrad"),
                                 dict(loss="hs", preset="fasttext")], ids=["softmax", "ova", "hs"])
 @pytest.mark.slow_without_jit
