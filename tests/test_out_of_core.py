@@ -211,6 +211,39 @@ def test_block_order_is_a_permutation_of_whole_blocks(sst2_plain, monkeypatch):
     assert not np.array_equal(order, np.arange(n))
 
 
+def test_order_pieces_are_whole_blocks_of_the_one_order(sst2_plain, monkeypatch):
+    """The pieces an epoch is trained in: at least ``segment_lines`` lines each but the last,
+    whole blocks, and together the order a single piece gives (the same draws)."""
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 500)
+    _, corpus = load_corpus(sst2_plain, **SETTINGS)
+    whole = corpus.shuffled_order(np.random.default_rng(4))
+    [one] = list(corpus.shuffled_segments(np.random.default_rng(4), segment_lines=corpus.n_lines))
+    np.testing.assert_array_equal(one, whole)
+    pieces = list(corpus.shuffled_segments(np.random.default_rng(4), segment_lines=corpus.n_lines // 5))
+    assert len(pieces) > 2 and all(p.size >= corpus.n_lines // 5 for p in pieces[:-1]) and pieces[-1].size > 0
+    np.testing.assert_array_equal(np.concatenate(pieces), whole)
+    starts = np.searchsorted(corpus.offsets, np.arange(0, corpus.offsets[-1], 500), side="right") - 1
+    bounds = np.unique(np.concatenate([[0], starts, [corpus.n_lines]]))
+    for piece in pieces:  # a piece ends where a block ends
+        block_of = np.searchsorted(bounds, piece, side="right") - 1
+        for b in np.unique(block_of):
+            assert np.count_nonzero(block_of == b) == bounds[b + 1] - bounds[b]
+
+
+def test_training_in_pieces_equals_training_on_the_whole_order(sst2_plain, monkeypatch):
+    """Threads=1: an epoch trained piece by piece is the run on the whole order, bit for bit."""
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 500)
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
+    kw = dict(epoch=2, threads=1, dim=16, verbose=0, seed=5)
+    monkeypatch.setattr(ooc, "SEGMENT_LINES", 1 << 40)
+    whole = train_supervised(sst2_plain, **kw)
+    monkeypatch.setattr(ooc, "SEGMENT_LINES", 200)
+    pieces = train_supervised(sst2_plain, **kw)
+    np.testing.assert_array_equal(pieces.input_matrix, whole.input_matrix)
+    np.testing.assert_array_equal(pieces.output_matrix, whole.output_matrix)
+    assert pieces.train_stats["tokens"] == whole.train_stats["tokens"]
+
+
 def test_training_order_is_by_blocks(sst2_plain, monkeypatch):
     """Threads=1: the out-of-core run trains in the corpus's block order and still learns."""
     monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 5_000)

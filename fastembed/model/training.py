@@ -360,18 +360,21 @@ class _Trainer:
             first = continuation.restore(self, resume, rng)
             self.last_loss = self.workers.mean_loss()  # the checkpoint's run so far
         chunk = self.chunk_examples()
-        shuffle = getattr(self.corpus, "shuffled_order", None)  # out-of-core corpora: by blocks
+        segments = getattr(self.corpus, "shuffled_segments", None)  # out-of-core corpora: by blocks
         complete = True
         early_stop = self.monitor.exhausted  # a checkpoint of a run that early stopping ended
         with self.workers:
             for epoch in range(first + 1, args.epoch + 1 if not early_stop else first + 1):
                 self.progress.epoch = epoch
-                order = shuffle(rng) if shuffle else rng.permutation(n).astype(np.int64)
+                # the epoch's order in pieces (one, in memory); deterministic mode cuts its
+                # batches from the whole order, whose memory then grows with the corpus
+                pieces = segments(rng) if segments else [rng.permutation(n).astype(np.int64)]
                 seen, loss_sum = self._loss_counters()
                 if args.deterministic:  # its streams are seeded by the 0-based epoch
-                    complete = deterministic.run_epoch(self, order, epoch - 1)
+                    complete = deterministic.run_epoch(self, np.concatenate(list(pieces)), epoch - 1)
                 else:
-                    complete = self.workers.run_epoch(n, chunk, self._step(order), self._poll)
+                    complete = all(self.workers.run_epoch(order.size, chunk, self._step(order), self._poll)
+                                   for order in pieces)
                 if not complete:  # stopped by the callback
                     break
                 early_stop = self._end_epoch(epoch, seen, loss_sum)

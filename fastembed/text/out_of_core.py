@@ -17,8 +17,9 @@ arrays are writable and the kernels compile for the same types as in memory). Tr
 them through the page cache, and :meth:`MappedCorpus.release_pages` (called by the trainer's
 poll, every 0.1 s) unmaps what was read, so the process's resident set stays the model plus a
 fixed working set while the kernel keeps the pages cached. For that, an epoch visits the lines
-block by block (:meth:`MappedCorpus.shuffled_order`) rather than in one random permutation. Files go to a temporary directory,
-removed as soon as they are mapped, or to ``cache_dir`` (:mod:`fastembed.text.corpus_cache`).
+block by block (:meth:`MappedCorpus.shuffled_segments`) rather than in one random permutation,
+and that order is made a piece at a time. Files go to a temporary directory, removed as soon
+as they are mapped, or to ``cache_dir`` (:mod:`fastembed.text.corpus_cache`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ PIECE_BYTES = 32 << 20  # text per pass-1 piece: its token ids are ~0.7x that, i
 ENCODE_TOKENS = 4 << 20  # tokens per pass-2 piece: ~2 bags rows each with bigrams, 4 bytes a row
 _PRUNE_ROWS = 4 << 20  # bag rows per piece of the pruning pass (16 MB)
 SHUFFLE_ROWS = 1 << 20  # bag rows per block of an epoch's order (4 MB of rows, 4 MB of weights)
+# Lines of an epoch's order made at once (16 MB of int64), whatever the corpus: the threads wait
+# for each other once per piece (on the scale corpus, ~200 tokens a line: ~20 s of training apart).
+SEGMENT_LINES = 1 << 21
 
 # The files of an encoded corpus: name -> dtype (EncodedCorpus's arrays).
 ARRAYS = {"indices": np.int32, "offsets": np.int64, "label_indices": np.int32,
@@ -82,25 +86,48 @@ class MappedCorpus(EncodedCorpus):
 
     def shuffled_order(self, rng):
         """An epoch's order of the lines: blocks of about SHUFFLE_ROWS bag rows, the blocks in
-        random order, the lines of each block in random order.
-
-        A full permutation would touch the whole mapping between two :meth:`release_pages`:
-        every page fault maps 64 KiB around it (the kernel's fault-around), and 0.1 s of
-        training faults in thousands of random places. Block by block, the threads work in one
-        or two blocks at a time. One block: exactly ``rng.permutation(n)``, the in-memory order.
+        random order, the lines of each block in random order (:meth:`shuffled_segments`, whole).
         """
+        return np.concatenate(list(self.shuffled_segments(rng)))
+
+    def shuffled_segments(self, rng, segment_lines=None):
+        """An epoch's order of the lines in consecutive pieces of whole blocks, each of at least
+        ``segment_lines`` lines (:data:`SEGMENT_LINES`) but the last.
+
+        Blocks of about SHUFFLE_ROWS bag rows, the blocks in random order, the lines of each
+        block in random order. A full permutation would touch the whole mapping between two
+        :meth:`release_pages`: every page fault maps 64 KiB around it (the kernel's
+        fault-around), and 0.1 s of training faults in thousands of random places. Block by
+        block, the threads work in one or two blocks at a time. One block: exactly
+        ``rng.permutation(n)``, the in-memory order.
+
+        The pieces are made as they are asked for, so an epoch's order is never in memory whole:
+        one int64 a line grew the training's resident set by ~12 MB per 1.28M lines (1.5 GB of
+        the scale corpus). The random draws are the same in the same sequence whatever
+        ``segment_lines``, so the concatenated pieces are one order.
+        """
+        segment_lines = SEGMENT_LINES if segment_lines is None else segment_lines
         n, offsets = self.n_lines, self.offsets
         starts = np.searchsorted(offsets, np.arange(0, int(offsets[-1]), SHUFFLE_ROWS), side="right") - 1
         bounds = np.unique(np.concatenate([[0], np.clip(starts, 0, n), [n]]))
         if len(bounds) <= 2:
-            return rng.permutation(n).astype(np.int64)
-        order = np.empty(n, np.int64)
-        pos = 0
-        for b in rng.permutation(len(bounds) - 1).tolist():
-            lo, hi = int(bounds[b]), int(bounds[b + 1])
-            order[pos:pos + hi - lo] = lo + rng.permutation(hi - lo)
-            pos += hi - lo
-        return order
+            yield rng.permutation(n).astype(np.int64)
+            return
+        blocks = rng.permutation(len(bounds) - 1).tolist()
+        first = 0
+        while first < len(blocks):
+            end, size = first, 0
+            while end < len(blocks) and size < segment_lines:
+                size += int(bounds[blocks[end] + 1] - bounds[blocks[end]])
+                end += 1
+            piece, pos = np.empty(size, np.int64), 0  # filled in place: no second copy
+            for b in blocks[first:end]:
+                lo, hi = int(bounds[b]), int(bounds[b + 1])
+                piece[pos:pos + hi - lo] = lo + rng.permutation(hi - lo)
+                pos += hi - lo
+            first = end
+            yield piece
+            del piece  # not held while the caller asks for the next
 
 
 def map_corpus(directory, counts, n_skipped) -> MappedCorpus:
