@@ -79,14 +79,22 @@ def test_line_chunks_end_at_newlines_and_cover_the_file(sst2_plain):
 
 def test_out_of_core_training_equals_in_memory(sst2_plain, small_pieces, monkeypatch):
     """One thread, same seed: the same corpus arrays give bit-identical tables (tf-idf weights too)."""
-    kw = dict(epoch=2, threads=1, dim=16, verbose=0, seed=3)
     monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 1 << 40)  # one block: the in-memory order
-    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 1 << 62)
-    ref = train_supervised(sst2_plain, **kw)
-    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
-    got = train_supervised(sst2_plain, **kw)
-    np.testing.assert_array_equal(ref.input_matrix, got.input_matrix)
-    np.testing.assert_array_equal(ref.output_matrix, got.output_matrix)
+    _same_tables_under(monkeypatch, sst2_plain, dict(epoch=2, threads=1, dim=16, verbose=0, seed=3),
+                       {"OUT_OF_CORE_MIN_BYTES": 1 << 62}, {"OUT_OF_CORE_MIN_BYTES": 0})
+
+
+def _same_tables_under(monkeypatch, corpus, kw, first, second):
+    """Trains on ``corpus`` with the out_of_core settings ``first``, then ``second``; asserts
+    bit-identical tables and returns the two models."""
+    models = []
+    for settings in (first, second):
+        for name, value in settings.items():
+            monkeypatch.setattr(ooc, name, value)
+        models.append(train_supervised(corpus, **kw))
+    np.testing.assert_array_equal(models[0].input_matrix, models[1].input_matrix)
+    np.testing.assert_array_equal(models[0].output_matrix, models[1].output_matrix)
+    return models
 
 
 def test_cache_is_reused_then_found_stale(tmp_path, sst2_plain, small_pieces, monkeypatch):
@@ -234,13 +242,8 @@ def test_training_in_pieces_equals_training_on_the_whole_order(sst2_plain, monke
     """Threads=1: an epoch trained piece by piece is the run on the whole order, bit for bit."""
     monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 500)
     monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
-    kw = dict(epoch=2, threads=1, dim=16, verbose=0, seed=5)
-    monkeypatch.setattr(ooc, "SEGMENT_LINES", 1 << 40)
-    whole = train_supervised(sst2_plain, **kw)
-    monkeypatch.setattr(ooc, "SEGMENT_LINES", 200)
-    pieces = train_supervised(sst2_plain, **kw)
-    np.testing.assert_array_equal(pieces.input_matrix, whole.input_matrix)
-    np.testing.assert_array_equal(pieces.output_matrix, whole.output_matrix)
+    whole, pieces = _same_tables_under(monkeypatch, sst2_plain, dict(epoch=2, threads=1, dim=16, verbose=0, seed=5),
+                                       {"SEGMENT_LINES": 1 << 40}, {"SEGMENT_LINES": 200})
     assert pieces.train_stats["tokens"] == whole.train_stats["tokens"]
 
 
