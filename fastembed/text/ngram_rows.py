@@ -109,6 +109,8 @@ _AHEAD = 16  # rows of ``indices`` ahead whose map row is prefetched
 # costs its whole size. 120k rows (TREC-6's size) into bucket 2M: 14.9 ms through the map, 9.4 ms
 # through the key table; 1M rows: 52 ms against 93 ms (uniformly drawn buckets, best of 5).
 _DIRECT_MIN_ROWS_PER_BUCKET = 4
+# Rows a key table starts with room for, at most (2**19 slots, 4 MB): see RowNumbering.
+_KEY_START_ROWS = 1 << 17
 
 
 def assign_rows(indices, nwords, bucket=None):
@@ -130,33 +132,35 @@ def assign_rows(indices, nwords, bucket=None):
 
 
 @njit(**BYTES)
-def assign_rows_from(indices, nwords, keys, bits, bucket_ids, counts, n_used):
-    """:func:`assign_rows` on one more piece of the corpus, the numbering so far given.
+def assign_rows_from(indices, i, nwords, keys, bits, bucket_ids, counts, n_used):
+    """:func:`assign_rows` on one more piece of the corpus from its row ``i``, the numbering so far
+    given: ``(keys, bits, bucket_ids, counts, n_used)`` (``bucket_ids``/``counts`` have room beyond
+    ``n_used``), updated in place.
 
-    The state is ``(keys, bits, bucket_ids, counts, n_used)`` (``bucket_ids``/``counts`` have
-    room beyond ``n_used``); returns the updated state.
+    Never allocates: it stops at a new bucket that finds the key table at load 1/2 or
+    ``bucket_ids`` full, and returns ``(i, n_used)``, ``i`` that bucket's row (``indices.size``:
+    done), for :class:`RowNumbering` to grow them. Growing them here made the kernel's
+    machine code 3.7 times the size (NumPy's allocation and its error messages, two dtypes),
+    which a process pays for when it loads the kernel from Numba's cache.
     """
-    for i in range(indices.size):
+    n = indices.size
+    while i < n:
         r = np.int64(indices[i])
-        if r < nwords:
-            continue
-        b = r - nwords
-        j = find_bucket(keys, bits, b)
-        if j < 0:
-            if 2 * (n_used + 1) + 2 > keys.size:
-                keys, bits = _grown(keys, bits)
-                j = find_bucket(keys, bits, b)
-            if n_used == bucket_ids.size:
-                bucket_ids = _grow_copy(bucket_ids, 2 * n_used)
-                counts = _grow_copy(counts, 2 * n_used)
-            keys[-1 - j] = (np.uint64(b) << U32) | np.uint64(n_used)
-            bucket_ids[n_used] = b
-            counts[n_used] = 0
-            j = n_used
-            n_used += 1
-        counts[j] += 1
-        indices[i] = nwords + j
-    return keys, bits, bucket_ids, counts, n_used
+        if r >= nwords:
+            b = r - nwords
+            j = find_bucket(keys, bits, b)
+            if j < 0:
+                if 2 * (n_used + 1) + 2 > keys.size or n_used == bucket_ids.size:
+                    return i, n_used
+                keys[-1 - j] = (np.uint64(b) << U32) | np.uint64(n_used)
+                bucket_ids[n_used] = b
+                counts[n_used] = 0
+                j = n_used
+                n_used += 1
+            counts[j] += 1
+            indices[i] = nwords + j
+        i += 1
+    return i, n_used
 
 
 @njit(**BYTES)
@@ -208,8 +212,15 @@ class RowNumbering:
                 expected_rows is None or expected_rows * _DIRECT_MIN_ROWS_PER_BUCKET >= bucket):
             self.slots = np.zeros((int(bucket), 2), np.int64)
             self.slots[:, 0] = -1
-        self.state = (np.full(1 << MIN_BITS, EMPTY, np.uint64), MIN_BITS, np.empty(16, np.int32),
-                      np.empty(16, np.int64), 0)
+        # The key table starts with room for every row that may come (at most _KEY_START_ROWS):
+        # growing it calls _grown, one more kernel for a process to load from Numba's cache
+        # (TREC-6: 28.8k distinct buckets in 117k rows; the table grew 12 times, from 16 slots).
+        keys_room = min(int(expected_rows), _KEY_START_ROWS) if expected_rows is not None else 0
+        bits = MIN_BITS
+        while (1 << bits) < 2 * keys_room + 2:  # table_bits, without a kernel call
+            bits += 1
+        self.state = (np.full(1 << bits, EMPTY, np.uint64), bits, np.empty(max(keys_room, 16), np.int32),
+                      np.empty(max(keys_room, 16), np.int64), 0)
 
     def feed(self, indices):
         """Rewrite the hashed rows of ``indices`` (int32, writable) in place."""
@@ -219,7 +230,15 @@ class RowNumbering:
             if n_used < 0:
                 raise ValueError(f"a hashed row lies beyond nwords + bucket ({self.nwords} + {len(self.slots)})")
         else:
-            keys, bits, ids, counts, n_used = assign_rows_from(indices, self.nwords, *self.state)
+            i = 0
+            while True:
+                i, n_used = assign_rows_from(indices, i, self.nwords, keys, bits, ids, counts, n_used)
+                if i == indices.size:
+                    break
+                if 2 * (n_used + 1) + 2 > keys.size:
+                    keys, bits = _grown(keys, bits)
+                if n_used == ids.size:
+                    ids, counts = _doubled(ids, n_used), _doubled(counts, n_used)
         self.state = (keys, int(bits), ids, counts, int(n_used))
 
     def result(self):
@@ -229,6 +248,13 @@ class RowNumbering:
         if self.slots is not None:
             return ids, self.slots[ids, 1]
         return ids, counts[:n_used].copy()
+
+
+def _doubled(a, n):
+    """A copy of ``a[:n]`` with room for ``2 * n`` items."""
+    out = np.empty(2 * n, a.dtype)
+    out[:n] = a[:n]
+    return out
 
 
 @njit(**BYTES)
