@@ -38,6 +38,15 @@ def test_hash_range_and_reference_agree():
         assert 0 <= h < 2**32 and h == fnv1a(b)
 
 
+def test_plain_python_hash_matches_the_kernel():
+    from fastembed.text.hashing import fnv1a_bytes
+
+    rng = np.random.default_rng(1)
+    for b in [b"", b"</s>", b"\xe9", bytes(range(256))] + [
+            rng.integers(0, 256, size=rng.integers(0, 40), dtype=np.uint8).tobytes() for _ in range(100)]:
+        assert fnv1a_bytes(b) == fnv1a_hash(b) == fnv1a(b)
+
+
 def test_bigram_rows_by_hand():
     """Row of a bigram: int32 hashes sign-extended to uint64, h * 116049371 + h2, mod bucket."""
     bucket = 1_000_003

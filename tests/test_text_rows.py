@@ -166,3 +166,23 @@ def test_a_corpus_small_against_the_bucket_is_numbered_through_the_key_table():
     rows = np.array([3, 10 + 7, 10 + 2, 10 + 7], np.int32)
     ids, counts = assign_rows(rows, 10, bucket=4000)
     assert rows.tolist() == [3, 10, 11, 10] and ids.tolist() == [7, 2] and counts.tolist() == [2, 1]
+
+
+def test_the_key_table_grows_between_kernel_calls():
+    """Fed in pieces with no expected size, the key table and the bucket list start small and
+    grow between the kernel's calls; the numbering is the presized table's."""
+    rng = np.random.default_rng(2)
+    nwords = 30
+    rows = np.where(rng.random(30_000) < 0.2, rng.integers(0, nwords, 30_000),
+                    nwords + rng.integers(0, 50_000, 30_000)).astype(np.int32)
+    ref = rows.copy()
+    ref_ids, ref_counts = assign_rows(ref, nwords)  # presized: no growth
+    numbering = RowNumbering(nwords)
+    assert numbering.state[0].size == 16
+    for part in np.array_split(np.arange(rows.size), 7):
+        piece = rows[part]
+        numbering.feed(piece)
+        rows[part] = piece
+    ids, counts = numbering.result()
+    assert numbering.state[0].size >= 2 * ids.size + 2
+    assert np.array_equal(rows, ref) and np.array_equal(ids, ref_ids) and np.array_equal(counts, ref_counts)

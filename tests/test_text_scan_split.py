@@ -173,3 +173,20 @@ def test_both_corpus_paths_split_equal_serial(ooc_path, tmp_path, monkeypatch):
     assert d1.words == d2.words and d1.labels == d2.labels
     np.testing.assert_array_equal(d1.word_counts, d2.word_counts)
     np.testing.assert_array_equal(d1.bucket_ids, d2.bucket_ids)
+
+
+def test_token_end_finds_the_next_separator():
+    """The pending token's end (NumPy on growing windows) is the first separator at or after
+    the byte, or the end of the data, for tokens far longer than the first window."""
+    rng = np.random.default_rng(3)
+    seps = b" \n\r\t\v\f\x00"
+    for _ in range(50):
+        n = int(rng.integers(0, 3000))
+        raw = bytearray(rng.integers(33, 256, size=n, dtype=np.uint8).tobytes())
+        for pos in rng.integers(0, max(n, 1), size=int(rng.integers(0, 4))):
+            if n:
+                raw[int(pos)] = seps[int(rng.integers(0, len(seps)))]
+        data = as_readonly_u8(np.frombuffer(bytes(raw), np.uint8))
+        for i in list(rng.integers(0, n + 1, size=5)) + [0, n]:
+            want = next((j for j in range(int(i), n) if raw[j] in seps), n)
+            assert scan._token_end(data, int(i)) == want

@@ -54,7 +54,6 @@ def label_line_counts(label_indices, label_offsets, nlabels):
     return np.bincount(label_indices, minlength=nlabels).astype(np.int64)
 
 
-@njit(**BYTES)
 def label_row_counts(indices, offsets, label_indices, label_offsets, first_label, counts):
     """Add to ``counts[j, r]`` the bags that contain row ``r`` and hold label ``first_label + j``.
 
@@ -66,9 +65,22 @@ def label_row_counts(indices, offsets, label_indices, label_offsets, first_label
     in the order of the bags, into an (n_rows, block) table; ~0.1 s this way).
     """
     block = counts.shape[0]
+    _label_row_counts(indices, offsets, label_indices, label_offsets, first_label, counts,
+                      np.zeros(block + 1, dtype=np.int64), np.full(block, -1, dtype=np.int64),
+                      np.empty(label_indices.size, dtype=np.int64),
+                      np.full(counts.shape[1], -1, dtype=np.int64))
+
+
+@njit(**BYTES)
+def _label_row_counts(indices, offsets, label_indices, label_offsets, first_label, counts, starts,
+                      last_label, bags, last_pair):
+    """:func:`label_row_counts` with its scratch from the caller: ``starts`` zeros (block + 1,),
+    ``last_label`` and ``last_pair`` -1 (block,) and (n_rows,), ``bags`` (label_indices.size,)
+    (a bag is counted once per label of its block). Allocating them here (NumPy's allocation and
+    its error messages) made the kernel's bitcode 31.7 kB instead of 20.3 kB, which a process
+    parses when it loads the kernel from Numba's cache."""
+    block = counts.shape[0]
     n_bags = offsets.size - 1
-    starts = np.zeros(block + 1, dtype=np.int64)
-    last_label = np.full(block, -1, dtype=np.int64)
     for b in range(n_bags):  # a counting sort of the (bag, label) pairs by label
         for i in range(label_offsets[b], label_offsets[b + 1]):
             j = label_indices[i] - first_label
@@ -77,8 +89,7 @@ def label_row_counts(indices, offsets, label_indices, label_offsets, first_label
                 starts[j + 1] += 1
     for j in range(block):
         starts[j + 1] += starts[j]
-    bags = np.empty(starts[block], dtype=np.int64)
-    fill = starts[:block].copy()
+    fill = starts[:block]  # starts[j] becomes the end of label j's bags (starts[j + 1] before)
     last_label[:] = -1
     for b in range(n_bags):
         for i in range(label_offsets[b], label_offsets[b + 1]):
@@ -87,15 +98,18 @@ def label_row_counts(indices, offsets, label_indices, label_offsets, first_label
                 last_label[j] = b
                 bags[fill[j]] = b
                 fill[j] += 1
-    last_pair = np.full(counts.shape[1], -1, dtype=np.int64)  # a row counts once per (bag, label)
+    # a row counts once per (bag, label); label j's bags are bags[start:fill[j]]
+    start = 0
     for j in range(block):
-        for k in range(starts[j], starts[j + 1]):
+        stop = fill[j]
+        for k in range(start, stop):
             b = bags[k]
             for i in range(offsets[b], offsets[b + 1]):
                 r = indices[i]
                 if last_pair[r] != k:
                     last_pair[r] = k
                     counts[j, r] += 1
+        start = stop
 
 
 @njit(**BYTES)

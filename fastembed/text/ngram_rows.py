@@ -31,11 +31,11 @@ TABLE_OUT_OF_RANGE = 1
 TABLE_DUPLICATE = 2
 
 
-@njit(**BYTES)
 def table_bits(n):
-    """Bits of a table holding ``n`` keys at load at most 1/2."""
+    """Bits of a table holding ``n`` keys at load at most 1/2 (plain Python: the tables are
+    allocated by the callers of the kernels)."""
     bits = MIN_BITS
-    while (np.int64(1) << bits) < 2 * n + 2:
+    while (1 << bits) < 2 * int(n) + 2:
         bits += 1
     return bits
 
@@ -64,7 +64,6 @@ def bucket_row(keys, bits, nwords, unseen_row, b):
     return nwords + j if j >= 0 else unseen_row
 
 
-@njit(**BYTES)
 def build_row_table(bucket_ids, bucket):
     """The key table of ``bucket_ids`` (int32[n]): ``(keys uint64[2**bits], bits, status)``.
 
@@ -72,18 +71,26 @@ def build_row_table(bucket_ids, bucket):
     ``[0, bucket)``) or :data:`TABLE_DUPLICATE` (an id twice): ``bucket_ids`` may come from an
     untrusted file, and a duplicate would leave a row unreachable.
     """
-    n = bucket_ids.size
-    bits = table_bits(n)
-    keys = np.full(np.int64(1) << bits, EMPTY, np.uint64)
-    for j in range(n):
+    bits = table_bits(bucket_ids.size)
+    keys = np.full(1 << bits, EMPTY, np.uint64)
+    return keys, bits, int(_fill_row_table(bucket_ids, bucket, keys, bits))
+
+
+@njit(**BYTES)
+def _fill_row_table(bucket_ids, bucket, keys, bits):
+    """:func:`build_row_table` into ``keys`` (all EMPTY, ``2**bits`` slots); returns the status.
+    The caller allocates: allocating here (NumPy's allocation and its error messages) made the
+    kernel's bitcode 17.8 kB instead of 9.7 kB, which a process parses when it loads the kernel
+    from Numba's cache."""
+    for j in range(bucket_ids.size):
         b = np.int64(bucket_ids[j])
         if b < 0 or b >= bucket:
-            return keys, bits, TABLE_OUT_OF_RANGE
+            return TABLE_OUT_OF_RANGE
         s = find_bucket(keys, bits, b)
         if s >= 0:
-            return keys, bits, TABLE_DUPLICATE
+            return TABLE_DUPLICATE
         keys[-1 - s] = (np.uint64(b) << U32) | np.uint64(j)
-    return keys, bits, TABLE_OK
+    return TABLE_OK
 
 
 @njit(**BYTES)
@@ -109,6 +116,8 @@ _AHEAD = 16  # rows of ``indices`` ahead whose map row is prefetched
 # costs its whole size. 120k rows (TREC-6's size) into bucket 2M: 14.9 ms through the map, 9.4 ms
 # through the key table; 1M rows: 52 ms against 93 ms (uniformly drawn buckets, best of 5).
 _DIRECT_MIN_ROWS_PER_BUCKET = 4
+# Rows a key table starts with room for, at most (2**19 slots, 4 MB): see RowNumbering.
+_KEY_START_ROWS = 1 << 17
 
 
 def assign_rows(indices, nwords, bucket=None):
@@ -130,33 +139,36 @@ def assign_rows(indices, nwords, bucket=None):
 
 
 @njit(**BYTES)
-def assign_rows_from(indices, nwords, keys, bits, bucket_ids, counts, n_used):
-    """:func:`assign_rows` on one more piece of the corpus, the numbering so far given.
+def assign_rows_from(indices, i, nwords, keys, bits, bucket_ids, counts, n_used):
+    """:func:`assign_rows` on one more piece of the corpus from its row ``i``, the numbering so far
+    given: ``(keys, bits, bucket_ids, counts, n_used)`` (``bucket_ids``/``counts`` have room beyond
+    ``n_used``), updated in place.
 
-    The state is ``(keys, bits, bucket_ids, counts, n_used)`` (``bucket_ids``/``counts`` have
-    room beyond ``n_used``); returns the updated state.
+    Never allocates: it stops at a new bucket that finds the key table at load 1/2 or
+    ``bucket_ids`` full, and returns ``(i, n_used)``, ``i`` that bucket's row (``indices.size``:
+    done), for :class:`RowNumbering` to grow them. Growing them here (NumPy's allocation and its
+    error messages, for two dtypes) made the kernel's bitcode 83.8 kB instead of 12.7 kB, with
+    104 globals instead of 13, which a process parses and walks when it loads the kernel from
+    Numba's cache (CPU of that load in a TREC-6 training: 12-13 ms before).
     """
-    for i in range(indices.size):
+    n = indices.size
+    while i < n:
         r = np.int64(indices[i])
-        if r < nwords:
-            continue
-        b = r - nwords
-        j = find_bucket(keys, bits, b)
-        if j < 0:
-            if 2 * (n_used + 1) + 2 > keys.size:
-                keys, bits = _grown(keys, bits)
-                j = find_bucket(keys, bits, b)
-            if n_used == bucket_ids.size:
-                bucket_ids = _grow_copy(bucket_ids, 2 * n_used)
-                counts = _grow_copy(counts, 2 * n_used)
-            keys[-1 - j] = (np.uint64(b) << U32) | np.uint64(n_used)
-            bucket_ids[n_used] = b
-            counts[n_used] = 0
-            j = n_used
-            n_used += 1
-        counts[j] += 1
-        indices[i] = nwords + j
-    return keys, bits, bucket_ids, counts, n_used
+        if r >= nwords:
+            b = r - nwords
+            j = find_bucket(keys, bits, b)
+            if j < 0:
+                if 2 * (n_used + 1) + 2 > keys.size or n_used == bucket_ids.size:
+                    return i, n_used
+                keys[-1 - j] = (np.uint64(b) << U32) | np.uint64(n_used)
+                bucket_ids[n_used] = b
+                counts[n_used] = 0
+                j = n_used
+                n_used += 1
+            counts[j] += 1
+            indices[i] = nwords + j
+        i += 1
+    return i, n_used
 
 
 @njit(**BYTES)
@@ -208,8 +220,13 @@ class RowNumbering:
                 expected_rows is None or expected_rows * _DIRECT_MIN_ROWS_PER_BUCKET >= bucket):
             self.slots = np.zeros((int(bucket), 2), np.int64)
             self.slots[:, 0] = -1
-        self.state = (np.full(1 << MIN_BITS, EMPTY, np.uint64), MIN_BITS, np.empty(16, np.int32),
-                      np.empty(16, np.int64), 0)
+        # The key table starts with room for every row that may come (at most _KEY_START_ROWS):
+        # growing it calls _grown, one more kernel for a process to load from Numba's cache
+        # (TREC-6: 28.8k distinct buckets in 117k rows; the table grew 12 times, from 16 slots).
+        keys_room = min(int(expected_rows), _KEY_START_ROWS) if expected_rows is not None else 0
+        bits = table_bits(keys_room)
+        self.state = (np.full(1 << bits, EMPTY, np.uint64), bits, np.empty(max(keys_room, 16), np.int32),
+                      np.empty(max(keys_room, 16), np.int64), 0)
 
     def feed(self, indices):
         """Rewrite the hashed rows of ``indices`` (int32, writable) in place."""
@@ -219,7 +236,15 @@ class RowNumbering:
             if n_used < 0:
                 raise ValueError(f"a hashed row lies beyond nwords + bucket ({self.nwords} + {len(self.slots)})")
         else:
-            keys, bits, ids, counts, n_used = assign_rows_from(indices, self.nwords, *self.state)
+            i = 0
+            while True:
+                i, n_used = assign_rows_from(indices, i, self.nwords, keys, bits, ids, counts, n_used)
+                if i == indices.size:
+                    break
+                if 2 * (n_used + 1) + 2 > keys.size:
+                    keys, bits = _grown(keys, bits)
+                if n_used == ids.size:
+                    ids, counts = _doubled(ids, n_used), _doubled(counts, n_used)
         self.state = (keys, int(bits), ids, counts, int(n_used))
 
     def result(self):
@@ -231,6 +256,13 @@ class RowNumbering:
         return ids, counts[:n_used].copy()
 
 
+def _doubled(a, n):
+    """A copy of ``a[:n]`` with room for ``2 * n`` items."""
+    out = np.empty(2 * n, a.dtype)
+    out[:n] = a[:n]
+    return out
+
+
 @njit(**BYTES)
 def _grow_copy(a, n):
     out = np.empty(n, a.dtype)
@@ -238,27 +270,36 @@ def _grow_copy(a, n):
     return out
 
 
-@njit(**BYTES)
 def prune_rows(indices, nwords, counts, min_count):
     """Drop compact n-gram rows seen fewer than ``min_count`` times; renumber the rest in place.
 
     A kept row moves to its rank among the kept rows; a dropped one to ``nwords + n_kept``, the
     zero row. Returns the mask of kept rows, bool[len(counts)].
     """
+    new_id = np.empty(counts.size, np.int64)
+    _prune_rows(indices, nwords, counts, min_count, new_id)
+    return new_id >= 0
+
+
+@njit(**BYTES)
+def _prune_rows(indices, nwords, counts, min_count, new_id):
+    """:func:`prune_rows` with its scratch ``new_id`` (int64[len(counts)]) from the caller:
+    allocating it here made the kernel's bitcode 24.5 kB instead of 12.1 kB, which a
+    process parses when it loads the kernel from Numba's cache."""
     n_used = counts.size
-    new_id = np.full(n_used, -1, np.int64)
     n_kept = 0
     for j in range(n_used):
         if counts[j] >= min_count:
             new_id[j] = n_kept
             n_kept += 1
+        else:
+            new_id[j] = -1
     unseen = nwords + n_kept
     for i in range(indices.size):
         r = np.int64(indices[i])
         if r >= nwords:
             j = new_id[r - nwords]
             indices[i] = unseen if j < 0 else nwords + j
-    return new_id >= 0
 
 
 def corpus_rows(indices, nwords, min_count_ngram, bucket=None):
