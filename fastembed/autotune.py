@@ -177,7 +177,7 @@ def autotune(input, validation, *, duration=None, metric=None, refit=None, prese
         try:
             dictionary, corpus = trial_cache.get(args, check)
             record["build_s"] = time.perf_counter() - t0
-            if not trials and bool((np.diff(corpus.label_offsets) > 1).any()):
+            if not trials and corpus.has_multi_label_line():
                 space.restrict_loss_to_ova()
             if metric_label is not None:
                 metric_label = _known_label(dictionary, metric_label, base.label_prefix)

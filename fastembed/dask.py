@@ -206,7 +206,7 @@ def _encode_group(parts, text, label, prefix, dict_arrays, n_rows, tfidf):
     d = _dictionary(dict_arrays)
     corpus = d.encode(b"".join(_corpus_bytes(p, text, label, prefix) for p in parts))
     df = document_frequency(corpus.indices, corpus.offsets, n_rows).astype(np.int64) if tfidf else None
-    multi = bool((np.diff(corpus.label_offsets) > 1).any())
+    multi = corpus.has_multi_label_line()
     return corpus, df, multi, label_line_counts(corpus.label_indices, corpus.label_offsets, d.nlabels)
 
 

@@ -45,6 +45,28 @@ def corpora(draw):
 
 
 @settings(max_examples=60, deadline=None)
+@given(corpora(), st.integers(1, 7))
+def test_label_line_counts_and_multi_label_lines_whatever_the_chunks(corpus, chunk):
+    """Lines holding each label (a label twice in a line once), and whether a line holds two,
+    read a few lines at a time: the same as the definition over the whole list of lines."""
+    from fastembed.text import encoded
+    from fastembed.text.encoded import EncodedCorpus
+
+    _, labels, _, n_labels = corpus
+    label_indices, label_offsets = _csr(labels)
+    expected = np.zeros(n_labels, np.int64)
+    for line in labels:
+        expected[sorted(set(line))] += 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(li, "PER_LINE_CHUNK", chunk)
+        patch.setattr(encoded, "PER_LINE_CHUNK", chunk)
+        np.testing.assert_array_equal(li.label_line_counts(label_indices, label_offsets, n_labels), expected)
+        empty = np.zeros(0, np.int32)
+        c = EncodedCorpus(empty, np.zeros(len(labels) + 1, np.int64), label_indices, label_offsets, empty)
+        assert c.has_multi_label_line() == any(len(line) > 1 for line in labels)
+
+
+@settings(max_examples=60, deadline=None)
 @given(corpora(), st.sampled_from([4, 8, 100]))
 def test_divergence_equals_its_definition_whatever_the_blocks(corpus, dim):
     """With no floor on the counts table (int32), dim 4 makes blocks of one label, dim 8 of two."""

@@ -74,12 +74,13 @@ def label_divergence(corpus, n_rows, nlabels, dim, with_df=False):
     memory or mapped (read piece by piece, a pass per block of labels). ``with_df``: returns
     ``(divergence, summed counts)`` instead, the counts of every (row, label) summed over the
     labels (int64): each row's document frequency when every line has one label."""
-    line_counts = label_line_counts(corpus.label_indices, corpus.label_offsets, nlabels)
-    if isinstance(corpus, MappedCorpus):
-        corpus.release_pages()
+    if isinstance(corpus, MappedCorpus):  # the label files read a piece at a time, pages released
         pieces = functools.partial(_pieces, corpus, labels=True)
+        line_counts = sum((label_line_counts(li, lo, nlabels) for _, _, li, lo in pieces()),
+                          np.zeros(nlabels, np.int64))
     else:
         pieces = lambda: [(corpus.indices, corpus.offsets, corpus.label_indices, corpus.label_offsets)]  # noqa: E731
+        line_counts = label_line_counts(corpus.label_indices, corpus.label_offsets, nlabels)
     block_counts = corpus_block_counts(pieces, n_rows)
     if not with_df:
         return row_divergence(block_counts, line_counts, n_rows, dim)

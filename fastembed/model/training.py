@@ -159,7 +159,7 @@ def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_
     ``resume`` a checkpoint's run state; ``args.checkpoint``: where to write checkpoints.
     """
     stats = {}
-    args.resolve_loss(multi_label=bool((np.diff(corpus.label_offsets) > 1).any()))
+    args.resolve_loss(multi_label=corpus.has_multi_label_line())
     t0 = time.perf_counter()
     if start is None:
         inp, out = _init_tables(args, dictionary)
