@@ -75,10 +75,6 @@ class _Predictor:
             slot = self.local.slot = _LineSlot(self.vocab, self.net)
         return slot
 
-    def line(self, line: bytes, k: int, threshold: float):
-        slot = self.slot()
-        return slot.call(k, threshold, line), slot
-
     def hidden(self, line: bytes) -> np.ndarray:
         slot = self.slot()
         slot.call(0, 0.0, line)

@@ -40,6 +40,7 @@ from fastembed.model.forward import pool_bag
 from fastembed.model.loss import LOSS_CODES, OPTIMIZER_CODES, loss_forward, update_row
 from fastembed.model.rng import splitmix64
 from fastembed.model.workers import LOSS_SUM, SEEN, TOKENS
+from fastembed.text.encoded import PER_LINE_CHUNK
 
 __all__ = ["batch_examples", "batch_kernel", "run_epoch"]
 
@@ -257,7 +258,7 @@ def _scratch(trainer):
     return trainer._batch_scratch
 
 
-def _largest_bags_rows(offsets, batch, chunk_lines=1 << 20):
+def _largest_bags_rows(offsets, batch, chunk_lines=PER_LINE_CHUNK):
     """Rows in the ``batch`` largest bags of ``offsets`` (all of them if fewer), read a chunk of
     lines at a time: an out-of-core corpus maps ``offsets``, and a whole ``np.diff`` of it would
     be 8 bytes a line in memory (~60 MB for a 10 GB corpus)."""

@@ -7,7 +7,7 @@ unboxes as one pointer. Passed as the 15 arrays and integers they are made of, t
 spent 755 ns unboxing them, against 229 ns for the structref (an empty kernel, timed with
 ``timeit`` on this machine); an empty line's whole call went from 2.0-2.8 us to 1.0 us.
 
-Each thread that predicts gets its own state and result arrays (:meth:`Predictor.slot`): the
+Each thread that predicts gets its own state and result arrays (:meth:`Predictor.grow`): the
 kernel releases the GIL, so two threads sharing a line's buffers would overwrite each other's
 hashes, rows and top labels mid-call. Blocks of lines go through
 :func:`fastembed.model.line_predict.predict_block` or the claim team, which give each thread
@@ -171,17 +171,10 @@ class Predictor:
         self._entry = None
         self.local = threading.local()
 
-    def slot(self) -> LineSlot:
-        """The calling thread's :class:`LineSlot`, made on its first use."""
-        try:
-            return self.local.slot
-        except AttributeError:
-            return self.grow(FIRST_LINE_BYTES)
-
     def grow(self, n_bytes) -> LineSlot:
-        """The calling thread's :class:`LineSlot`, remade for lines of ``n_bytes`` if its lines are shorter.
-
-        Buffers grow at least twofold, never shrink, so a thread makes few of them.
+        """The calling thread's :class:`LineSlot` for lines of ``n_bytes``: its own, made on its
+        first use, or remade if its lines are shorter. Buffers grow at least twofold, never
+        shrink, so a thread makes few of them.
         """
         old = getattr(self.local, "slot", None)
         if old is not None and n_bytes <= old.line_bytes:
@@ -207,20 +200,9 @@ class Predictor:
 
         slot.call = first
 
-    def line(self, line: bytes, k: int, threshold: float):
-        """Top ``k`` of one line (bytes, no newline): ``(count, slot)``, the labels in
-        ``slot.top_ids[:count]``, ``slot.top_probs[:count]`` until this thread's next call."""
-        slot = self.slot()
-        if len(line) > slot.line_bytes:
-            slot = self.grow(len(line))
-        return slot.call(k, threshold, line), slot
-
     def hidden(self, line: bytes) -> np.ndarray:
         """The hidden vector of one line (a copy)."""
-        slot = self.slot()
-        if len(line) > slot.line_bytes:
-            slot = self.grow(len(line))
-        return line_hidden(slot.state, line)
+        return line_hidden(self.grow(len(line)).state, line)
 
     def block(self, data: np.ndarray, k: int, threshold: float):
         """Top ``k`` of every line of ``data`` (read-only uint8): see :func:`predict_block`."""

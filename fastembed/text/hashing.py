@@ -21,8 +21,12 @@ FIB_MUL = np.uint64(0x9E3779B97F4A7C15)
 U32 = np.uint64(32)
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 ID_MASK = np.uint64(0x7FFFFFFF)
-# bit c set <=> byte c is a fastText separator (c in 0, 9..13, 32)
-SEP_MASK = np.uint64((1 << 0) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 32))
+SEPARATOR_BYTES = (0, 9, 10, 11, 12, 13, 32)  # fastText's separators: never inside a token
+# bit c set <=> byte c is a separator (the kernels' test, _is_sep)
+SEP_MASK = np.uint64(sum(1 << c for c in SEPARATOR_BYTES))
+# IS_SEPARATOR[c] <=> byte c is a separator (NumPy's test, on arrays of bytes)
+IS_SEPARATOR = np.zeros(256, dtype=bool)
+IS_SEPARATOR[list(SEPARATOR_BYTES)] = True
 NEWLINE = 10
 
 

@@ -40,6 +40,7 @@ from fastembed.jit import BYTES, njit
 from fastembed.text.hashing import (
     EMPTY,
     FNV_OFFSET,
+    IS_SEPARATOR,
     NEWLINE,
     _fill_table,
     _find,
@@ -409,10 +410,6 @@ class Scanner:
                 _resize(self.e_off, nent + 1), _resize(self.pool, int(self.e_off[nent])))
 
 
-_SEPARATOR = np.zeros(256, dtype=bool)
-_SEPARATOR[[0, 9, 10, 11, 12, 13, 32]] = True  # hashing._is_sep's bytes
-
-
 def _token_end(data, i):
     """The first separator at or after byte ``i`` of ``data`` (or its end): where the token
     that did not fit ends. NumPy on growing windows: it runs only when a buffer grows, a few
@@ -422,7 +419,7 @@ def _token_end(data, i):
     width = 64
     while i < n:
         window = data[i:i + width]
-        hits = np.flatnonzero(_SEPARATOR[window])
+        hits = np.flatnonzero(IS_SEPARATOR[window])
         if hits.size:
             return i + int(hits[0])
         i += int(window.size)
