@@ -18,26 +18,34 @@ below runs before any kernel compiles or loads, and so that the flags are writte
   inlined by Numba (``inline="always"`` would compile them with their caller's flags), and for
   whole kernels made of dot products (the word-vector trainer).
 
-Start-up fix
-------------
-Cut Numba's first-call cost: its BLAS probe imports all of ``scipy.linalg`` (0.3 s here).
+Start-up
+--------
+Numba's own start-up was most of a short command's time (``fastembed train`` on TREC-6: about
+0.5 s of a 1.1-s process). Three parts of it are cut here:
 
-The first time Numba compiles or loads a cached kernel in a process, it imports its NumPy
-support, whose module ``numba.np.arraymath`` probes for BLAS by importing
-``scipy.linalg.cython_blas``; with SciPy installed that pulls in the whole of ``scipy.linalg``,
-about 0.3 s on this machine. fastembed's kernels never call BLAS, and on small corpora that
-0.3 s is longer than training, so we run Numba's registry set-up once with that import
-refused, then restore the import and record the probe's answer ourselves. The probe only
-chooses how ``np.correlate``/``np.convolve`` compile; ``np.dot`` and ``np.linalg`` check BLAS
-again when they compile, so nobody else's Numba code changes behaviour.
+* **The registry set-up on a cache load.** Numba's ``Cache.load_overload`` runs the target
+  context's ``refresh()`` before loading a cached kernel: it imports and installs every lowering
+  registry Numba has (its NumPy support, typed containers, random, linear algebra, ...), 0.36-0.49
+  s here, which only compiling needs (Numba's compiler runs ``refresh()`` itself). Machine code
+  loaded from the cache needs only the symbols it links against: Numba's C helpers, added when
+  the target context is made, and the NRT's (``rtsys.initialize``). Every kernel made by
+  :func:`njit` loads through :class:`_LoadingCache`, which does just that; the full set-up
+  (:func:`prepare`) runs when a load misses and a compile follows.
+* **SciPy's linear algebra at that set-up.** Numba's NumPy support (``numba.np.arraymath``)
+  probes for BLAS by importing ``scipy.linalg.cython_blas``, which pulls in the whole of
+  ``scipy.linalg`` (0.3 s here). fastembed's kernels never call BLAS, so :func:`prepare` runs
+  the set-up with that import refused, then restores the import and records the probe's answer
+  itself. The probe only chooses how ``np.correlate``/``np.convolve`` compile; ``np.dot`` and
+  ``np.linalg`` check BLAS again when they compile, so nobody else's Numba code changes
+  behaviour.
+* **Imports Numba makes for others.** Numba's ``__init__`` imports ``scipy`` only to check its
+  version (20 ms), and ``coverage`` when it is installed (``numba.misc.coverage_support``, 30-60
+  ms), only to report the lines it compiles to a coverage run in progress. A run in progress
+  has imported ``coverage`` already, and is left alone; otherwise both imports are refused while
+  Numba loads.
 
-Anything unexpected (another Numba version, arraymath already imported) leaves Numba alone.
-
-Numba's ``__init__`` imports ``scipy`` too, only to check its version (20 ms): refused as well.
-Numba also imports ``coverage`` when it is installed (``numba.misc.coverage_support``, 30-60 ms
-here), only to report the lines it compiles to a coverage run in progress. A run in progress has
-imported ``coverage`` already, and is left alone; otherwise the import is refused while Numba
-loads, as for SciPy.
+Anything unexpected (another Numba version, Numba already imported) leaves Numba alone: the
+loader falls back to Numba's own ``load_overload`` if its internals are not the ones it knows.
 
 Prefetch
 --------
@@ -50,30 +58,36 @@ import importlib.util
 import os
 import sys
 
-def prepare():
-    """Run Numba's lazy registry set-up without the ``scipy.linalg`` import. Idempotent."""
-    if "numba.np.arraymath" in sys.modules:
-        return
-    blas = "scipy.linalg.cython_blas"
-    # `scipy` itself: numba imports it only to check its version (20 ms)
-    refused = [name for name in ("scipy", blas, "coverage") if name not in sys.modules]
+
+@contextlib.contextmanager
+def _imports_refused(*names):
+    """``import name`` raises ImportError inside the block, for the names not imported yet."""
+    refused = [name for name in names if name not in sys.modules]
     try:
         for name in refused:
-            sys.modules[name] = None  # makes `import name` raise ImportError
-        from numba.core.registry import cpu_target
-
-        cpu_target.target_context.refresh()
-    except Exception:  # noqa: BLE001 -- an optimisation only; Numba works without it
-        pass
+            sys.modules[name] = None
+        yield
     finally:
         for name in refused:
             sys.modules.pop(name, None)
+
+
+def prepare():
+    """Run Numba's registry set-up (needed to compile) without the ``scipy.linalg`` import.
+    Idempotent."""
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        with _imports_refused("scipy", "scipy.linalg.cython_blas", "coverage"):
+            from numba.core.registry import cpu_target
+
+            cpu_target.target_context.refresh()
+    except Exception:  # noqa: BLE001 -- an optimisation only; Numba works without it
+        pass
     arraymath = sys.modules.get("numba.np.arraymath")
     if arraymath is not None and hasattr(arraymath, "_HAVE_BLAS"):
         arraymath._HAVE_BLAS = importlib.util.find_spec("scipy") is not None
 
-
-prepare()  # before numba.njit is used by any kernel module
 
 # OpenMP threads that wait for the next parallel region sleep instead of spinning (a user's
 # own setting wins). On this 2-core machine at load 16-25, one epoch of deterministic training
@@ -82,14 +96,50 @@ prepare()  # before numba.njit is used by any kernel module
 # libgomp reads it when Numba first loads it, at the first parallel region.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numba  # noqa: E402
+with _imports_refused("scipy", "coverage"):  # before any kernel module imports Numba
+    import numba  # noqa: E402
 from llvmlite import ir  # noqa: E402
-from numba import njit, prange, types  # noqa: E402
+from numba import prange, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
+from numba.core.caching import FunctionCache  # noqa: E402
+from numba.core.runtime import rtsys  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
 __all__ = ["BYTES", "INLINE", "OUTLINE", "PARALLEL", "REDUCE", "SERIAL", "njit", "prange", "thread_count",
            "prefetch_distance", "prefetch_row"]
+
+
+class _LoadingCache(FunctionCache):
+    """Numba's on-disk cache of one kernel, loading without the registry set-up (see Start-up
+    above); a miss runs :func:`prepare` before Numba compiles."""
+
+    def load_overload(self, sig, target_context):  # pragma: no cover -- JIT only (tests/test_jit.py)
+        if not _LOADER_KNOWN:
+            return super().load_overload(sig, target_context)
+        rtsys.initialize(target_context)  # the NRT's symbols, which loaded code links against
+        with self._guard_against_spurious_io_errors():
+            loaded = self._load_overload(sig, target_context)
+        if loaded is None:
+            prepare()
+        return loaded
+
+
+# the Numba internals the loader calls (those of Numba 0.68.1, with which it was measured)
+_LOADER_KNOWN = all(hasattr(FunctionCache, name) for name in ("_load_overload", "_guard_against_spurious_io_errors"))
+
+
+def njit(**flags):
+    """``numba.njit(**flags)``; a cached kernel loads through :class:`_LoadingCache`."""
+    decorate = numba.njit(**dict(flags, cache=False))  # Numba's cache object, never used, costs 60 us
+
+    def kernel(func):
+        dispatcher = decorate(func)
+        if flags.get("cache") and hasattr(dispatcher, "_cache"):  # not under NUMBA_DISABLE_JIT
+            dispatcher._cache = _LoadingCache(dispatcher.py_func)
+        return dispatcher
+
+    return kernel
+
 
 SERIAL = dict(cache=True, nogil=True)
 PARALLEL = dict(SERIAL, parallel=True)

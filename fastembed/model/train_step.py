@@ -50,25 +50,30 @@ def _example_step(inp, out, inp_state, out_state, indices, weights, b0, b1, labe
 
 @njit(**SERIAL)
 def _merge_into(shared, local, snapshot):
-    """shared += local - snapshot; then local = snapshot = shared (any shape, same for all three).
+    """shared += local - snapshot; then local = snapshot = shared (1-D, the same size).
 
     Unlocked: another thread may merge at the same time, and an element both write then
     loses one of the two changes (hogwild's trade, as for the input rows).
     """
-    s = shared.reshape(-1)
-    lo = local.reshape(-1)
-    sn = snapshot.reshape(-1)
-    for i in range(s.size):
-        v = s[i] + (lo[i] - sn[i])
-        s[i] = v
-        lo[i] = v
-        sn[i] = v
+    for i in range(shared.size):
+        v = shared[i] + (local[i] - snapshot[i])
+        shared[i] = v
+        local[i] = v
+        snapshot[i] = v
+
+
+@njit(**SERIAL)
+def _merge_rows(shared, local, snapshot):
+    """:func:`_merge_into` for 2-D tables, row by row. Not ``reshape(-1)``: its error path makes
+    the loaded kernel import ``numba.np.arrayobj`` (21 ms of a 0.5-s TREC-6 training process)."""
+    for r in range(shared.shape[0]):
+        _merge_into(shared[r], local[r], snapshot[r])
 
 
 @njit(**SERIAL)
 def _merge_output(out, out_state, out_local, out_state_local, out_snapshot, out_state_snapshot):
-    _merge_into(out, out_local, out_snapshot)
-    _merge_into(out_state[0], out_state_local[0], out_state_snapshot[0])
+    _merge_rows(out, out_local, out_snapshot)
+    _merge_rows(out_state[0], out_state_local[0], out_state_snapshot[0])
     _merge_into(out_state[1], out_state_local[1], out_state_snapshot[1])
 
 

@@ -85,7 +85,6 @@ def draw_negative(alias_prob, alias_index, z):
     return np.int64(alias_index[slot])
 
 
-@njit(**SERIAL)
 def alias_table(weights):
     """Walker's alias table of the distribution ``weights / weights.sum()`` (Vose's method).
 
@@ -95,11 +94,20 @@ def alias_table(weights):
     10M words is a cache miss per draw.
     """
     n = weights.size
-    scaled = weights * (n / weights.sum())
+    # the arrays are made here, not in the kernel: np.arange's and np.empty's error paths make
+    # a kernel loaded from the cache import Numba's NumPy support (numba.np.arraymath), whose
+    # BLAS probe imports scipy.linalg (tests/test_jit.py)
     prob = np.ones(n, dtype=np.float32)
-    index = np.arange(n).astype(np.int32)
-    small = np.empty(n, dtype=np.int64)
-    large = np.empty(n, dtype=np.int64)
+    index = np.arange(n, dtype=np.int32)
+    _fill_alias_table(weights * (n / weights.sum()), prob, index, np.empty(n, np.int64), np.empty(n, np.int64))
+    return prob, index
+
+
+@njit(**SERIAL)
+def _fill_alias_table(scaled, prob, index, small, large):
+    """Vose's pairing of ``scaled`` (the weights scaled to mean 1, consumed): fills ``prob`` (ones)
+    and ``index`` (the identity) of :func:`alias_table`; ``small``/``large`` are scratch."""
+    n = scaled.size
     ns = 0
     nl = 0
     for i in range(n):
@@ -120,7 +128,7 @@ def alias_table(weights):
             nl -= 1
             small[ns] = g
             ns += 1
-    return prob, index  # slots left in either stack keep probability 1 (rounding leftovers)
+    # slots left in either stack keep probability 1 (rounding leftovers)
 
 
 @njit(**INLINE)
