@@ -313,8 +313,13 @@ def _largest_bags_rows(offsets, batch, chunk_lines=PER_LINE_CHUNK, release=lambd
     top = np.zeros(0, np.int64)
     n = offsets.size - 1
     for a in range(0, n, chunk_lines):
-        top = np.concatenate([top, np.diff(offsets[a:min(a + chunk_lines, n) + 1]).astype(np.int64, copy=False)])
+        sizes = np.diff(offsets[a:min(a + chunk_lines, n) + 1]).astype(np.int64, copy=False)
+        if sizes.size > batch:  # in place: one chunk's sizes in memory (8 MB), not two or three
+            sizes.partition(sizes.size - batch)
+            sizes = sizes[-batch:].copy()  # not a view: the chunk goes before the next is read
+        top = np.concatenate([top, sizes])
         if top.size > batch:
-            top = np.partition(top, top.size - batch)[-batch:]
+            top.partition(top.size - batch)
+            top = top[-batch:]
         release()
     return int(top.sum())
