@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -317,3 +318,118 @@ def test_document_frequency_and_idf_equal_in_memory_and_mapped(tmp_path, sst2_pl
         results.append((idf, np.array(weights)))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+# -- deterministic mode, piece by piece; page release by volume ---------------------------------
+
+@pytest.fixture
+def multi_label_file(trec_train, tmp_path):
+    """1,000 TREC-6 lines, every third with a second label: softmax draws one of them by the line's
+    position in the epoch (deterministic mode's counter-based stream)."""
+    lines = trec_train.read_bytes().splitlines(True)[:1000]
+    path = tmp_path / "multi.txt"
+    path.write_bytes(b"".join(b"__label__extra " + line if i % 3 == 0 else line for i, line in enumerate(lines)))
+    return path
+
+
+@pytest.fixture
+def many_pieces(monkeypatch):
+    """Out of core, epochs in pieces of ~150 lines (blocks of a few lines): deterministic mode's
+    batches of 128 fall within a piece or span two. Returns the pieces each epoch came in."""
+    monkeypatch.setattr(ooc, "OUT_OF_CORE_MIN_BYTES", 0)
+    monkeypatch.setattr(ooc, "SHUFFLE_ROWS", 300)
+    monkeypatch.setattr(ooc, "SEGMENT_LINES", 150)
+    counts = []
+    segments = ooc.MappedCorpus.shuffled_segments
+
+    def counted(self, rng, segment_lines=None):
+        counts.append(0)
+        previous = None
+        for piece in segments(self, rng, segment_lines):
+            # the trainer holds one piece at a time: the order is never in memory whole
+            assert previous is None or previous() is None, "the last piece is still held"
+            counts[-1] += 1
+            previous = weakref.ref(piece)
+            yield piece
+            del piece
+    monkeypatch.setattr(ooc.MappedCorpus, "shuffled_segments", counted)
+    return counts
+
+
+DETERMINISTIC = dict(epoch=2, dim=8, verbose=0, seed=3, deterministic=True, loss="softmax")
+
+
+def test_deterministic_training_in_pieces_is_that_of_the_whole_order(multi_label_file, many_pieces,
+                                                                     monkeypatch):
+    """deterministic=True out of core, the order in many pieces: for 1 and 2 threads, the model of
+    the order in one piece, bit for bit (the batches and the draws' positions are the whole
+    order's: numbered from each piece's start, the multi-label draws would differ)."""
+    from test_continuation import _same_model
+
+    pieces = [train_supervised(multi_label_file, threads=t, **DETERMINISTIC) for t in (1, 2)]
+    assert len(many_pieces) == 4 and min(many_pieces) > 5  # 2 epochs each, many pieces
+    train_supervised(multi_label_file, **dict(DETERMINISTIC, deterministic=False, threads=2))  # hogwild too
+    monkeypatch.setattr(ooc, "SEGMENT_LINES", 1 << 40)
+    whole = train_supervised(multi_label_file, threads=1, **DETERMINISTIC)
+    assert many_pieces[-1] == 1
+    for model in pieces:
+        _same_model(model, whole)
+
+
+def test_an_interrupted_deterministic_out_of_core_run_resumes_bit_for_bit(multi_label_file, many_pieces,
+                                                                         monkeypatch, tmp_path):
+    """Interrupted after epoch 1 of 3 (2 threads) and resumed on 1 thread: the uninterrupted run."""
+    from test_continuation import _interrupted, _same_model
+
+    kw = dict(DETERMINISTIC, epoch=3, optimizer="adagrad")
+    uninterrupted = train_supervised(multi_label_file, threads=2, **kw)
+    with monkeypatch.context() as patch:
+        _interrupted(patch, after=1)
+        with pytest.raises(KeyboardInterrupt):
+            train_supervised(multi_label_file, threads=2, checkpoint=tmp_path / "c.ckpt", **kw)
+    resumed = train_supervised(multi_label_file, resume=tmp_path / "c.ckpt", threads=1, verbose=0)
+    _same_model(resumed, uninterrupted)
+
+
+def test_the_callback_stops_a_deterministic_out_of_core_run_between_pieces(multi_label_file, many_pieces,
+                                                                          monkeypatch):
+    from fastembed.model import progress
+
+    monkeypatch.setattr(progress, "CALLBACK_INTERVAL", 0.0)  # a report at every poll
+    calls = []
+
+    def stop_at_once(report):
+        calls.append(report)
+        return False
+    model = train_supervised(multi_label_file, threads=2, callback=stop_at_once, **DETERMINISTIC)
+    assert model.train_stats["stopped_by"] == "callback"
+    assert model.train_stats["epochs_trained"] == 0 and len(calls) == 1
+    assert 0 < calls[0]["progress"] < 0.5 * 0.5  # a few batches of epoch 1
+
+
+def test_pages_are_released_by_the_volume_read(sst2_plain, monkeypatch):
+    """lines_read releases the pages once the lines read since the last release hold RELEASE_BYTES
+    of the mapped files (on average), whatever the time between the calls."""
+    _, corpus = load_corpus(sst2_plain, **SETTINGS)
+    per_line = sum(len(m) for m in corpus.maps) / corpus.n_lines
+    monkeypatch.setattr(ooc, "RELEASE_BYTES", int(10 * per_line) + 1)
+    assert corpus.release_lines() == 10
+    released = []
+    corpus.release_pages = lambda: released.append(True)
+    for n in (4, 4, 1):
+        corpus.lines_read(n)
+    assert not released
+    corpus.lines_read(1)
+    assert len(released) == 1
+    corpus.lines_read(25)
+    corpus.lines_read(9)
+    assert len(released) == 2
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+def test_total_tokens_is_the_sum_of_ntokens(sst2_plain, monkeypatch, chunk):
+    import fastembed.text.encoded as encoded
+
+    monkeypatch.setattr(encoded, "PER_LINE_CHUNK", chunk)
+    for _, corpus in (build_corpus(sst2_plain, **SETTINGS), load_corpus(sst2_plain, **SETTINGS)):
+        assert corpus.total_tokens() == int(np.asarray(corpus.ntokens).sum()) > 0

@@ -86,7 +86,7 @@ class Origin:
         if fingerprint(corpus) != stored:
             raise ArgumentError(
                 f"resume: the corpus is not the one of the checkpoint ({corpus.n_lines} lines, "
-                f"{int(corpus.ntokens.sum())} tokens; the checkpoint's run had {stored['lines']} "
+                f"{corpus.total_tokens()} tokens; the checkpoint's run had {stored['lines']} "
                 f"lines, {stored['tokens']} tokens)")
         return model.dictionary, corpus, _tables(args, model, corpus, model.idf)
 
@@ -139,7 +139,7 @@ def fingerprint(corpus):
         for start in range(0, raw.size, _CRC_BYTES):  # the CRC of the pieces is the whole's
             crc = zlib.crc32(raw[start:start + _CRC_BYTES], crc)
             release()
-    return {"lines": int(corpus.n_lines), "tokens": int(corpus.ntokens.sum()), "checksum": crc}
+    return {"lines": int(corpus.n_lines), "tokens": corpus.total_tokens(), "checksum": crc}
 
 
 # -- settings ----------------------------------------------------------------------------------

@@ -33,11 +33,16 @@ batch an example does not see the input-row updates of the examples before it, a
 threads do not see each other's recent updates. The random draw of a multi-label line's target
 comes from a counter-based stream of (seed, epoch, position in the epoch), so it does not
 depend on threads either.
+
+The epoch's order comes in pieces (:func:`run_epoch`; an out-of-core corpus makes it a piece at
+a time, so that it is never in memory whole); the batches and positions are those of the whole
+order, so neither do the pieces change the model.
 """
 
 import numba
 import numpy as np
 
+from fastembed.errors import TrainingDiverged
 from fastembed.jit import INLINE, PARALLEL, njit, prange, prefetch_distance, prefetch_row, thread_count
 from fastembed.model.loss import LOSS_CODES, OPTIMIZER_CODES, loss_forward, update_row
 from fastembed.model.rng import splitmix64
@@ -76,12 +81,14 @@ _KERNELS = {}
 def _compile(loss_kind, opt_kind):
     @njit(**PARALLEL)
     def run_batches(inp, inp_state, out, out_state, indices, offsets, weights, labels,
-                    label_offsets, ntokens, example_weights, order, start, stop, batch, lr0, tokens_total, tokens,
-                    loss_sum, stream, hs_paths, hs_codes, hs_offsets, hidden, grad, probs,
+                    label_offsets, ntokens, example_weights, order, first, start, stop, batch, lr0,
+                    tokens_total, tokens, loss_sum, stream, hs_paths, hs_codes, hs_offsets, hidden, grad, probs,
                     node_probs, lrs, active, bag_starts, update_rows, update_examples, update_weights,
                     firsts, ends):
         """Mini-batches of ``order[start:stop]``; returns ``(tokens, seen, loss_sum, finite)``.
 
+        ``order[0]`` is the epoch's example number ``first`` (a piece of the epoch's order):
+        the position that numbers its multi-label draw.
         ``tokens`` are the tokens of all epochs before ``start`` (the schedule's position),
         ``loss_sum`` the summed loss so far; ``stream`` seeds this epoch's random draws.
         ``example_weights`` (one per example, or empty: all 1) multiplies an example's learning
@@ -166,7 +173,7 @@ def _compile(loss_kind, opt_kind):
                 if not active[k]:
                     continue
                 l0, l1 = label_offsets[ex], label_offsets[ex + 1]
-                _, rand = splitmix64(stream ^ (np.uint64(b0 + k) * _STREAM))
+                _, rand = splitmix64(stream ^ (np.uint64(first + b0 + k) * _STREAM))
                 target = labels[l0 + np.int64(rand % np.uint64(l1 - l0))]
                 for j in range(grad.shape[1]):  # a loop: `grad[k] = 0.0` would be a parallel region
                     grad[k, j] = 0.0
@@ -224,14 +231,49 @@ def _owner(row, n_slices):
     return np.int64((h * np.uint64(n_slices)) >> np.uint64(32))
 
 
-def run_epoch(trainer, order, epoch):
-    """One epoch of ``trainer`` (a ``training._Trainer``) in deterministic mini-batches; False
-    when the callback stopped training (between kernel calls), else True."""
+def run_epoch(trainer, pieces, epoch):
+    """One epoch of ``trainer`` (a ``training._Trainer``) in deterministic mini-batches, its
+    order given in consecutive ``pieces`` (int64 arrays of example numbers); False when the
+    callback stopped training (between kernel calls), else True."""
     with thread_count(trainer.args.n_threads):
-        return _run_batches(trainer, order, epoch)
+        return _run_pieces(trainer, pieces, epoch)
 
 
-def _run_batches(trainer, order, epoch):
+def _run_pieces(trainer, pieces, epoch):
+    """The batches of the epoch's order, the order taken a piece at a time (an out-of-core
+    corpus makes it so: :meth:`~fastembed.text.out_of_core.MappedCorpus.shuffled_segments`).
+
+    The batches are those of the whole order, whatever its pieces: a batch that spans two
+    pieces runs on its own, from a copy of its examples (fewer than ``batch`` wait for the
+    next piece), and every example's multi-label draw is numbered by its position in the epoch.
+    So the model does not depend on where the pieces end, and the order is never in memory
+    whole (it was before: 8 bytes a line)."""
+    batch = batch_examples(trainer)
+    run = _batch_runner(trainer, epoch, batch)
+    position = 0  # in the epoch, of the current piece's first example
+    rest, rest_position = np.zeros(0, np.int64), 0  # examples not yet in a batch: fewer than `batch`
+    for piece in pieces:
+        head = min(-rest.size % batch, piece.size)  # what completes the batch begun in `rest`
+        if rest.size:
+            rest = np.concatenate([rest, piece[:head]])
+            if rest.size == batch:
+                if not run(rest, rest_position, 0, batch):
+                    return False
+                rest = rest[:0]
+        whole = head + (piece.size - head) // batch * batch
+        if whole > head and not run(piece, position, head, whole):
+            return False
+        if whole < piece.size:
+            rest, rest_position = piece[whole:].copy(), position + whole
+        position += piece.size
+        del piece  # not held while the next piece is made
+    return run(rest, rest_position, 0, rest.size) if rest.size else True
+
+
+def _batch_runner(trainer, epoch, batch):
+    """``run(order, first, start, stop)``: the batches of ``order[start:stop]`` (``order[0]``
+    the epoch's example number ``first``) in kernel calls of about _CALL_WORK, polling after
+    each; False when the callback stopped training."""
     args, c, workers = trainer.args, trainer.corpus, trainer.workers
     n_slices = numba.get_num_threads()
     kernel = batch_kernel(args.loss, args.optimizer)
@@ -239,28 +281,33 @@ def _run_batches(trainer, order, epoch):
     owners = _owner_counters(n_slices), _owner_counters(n_slices)
     paths, codes, hs_offsets = trainer.hs
     stream = np.random.default_rng([args.seed, epoch]).integers(0, 2**63, dtype=np.uint64)
-    n = order.size
-    batch = batch_examples(trainer)
     per_call = max(batch, _CALL_WORK // _example_work(trainer) // batch * batch)
-    for start in range(0, n, per_call):
-        if trainer.progress.stopped:
-            return False
-        tokens, seen, loss_sum, finite = kernel(
-            trainer.inp, trainer.inp_state, trainer.out, trainer.out_state, c.indices, c.offsets,
-            trainer.weights, c.label_indices, c.label_offsets, c.ntokens, trainer.example_weights,
-            order, start,
-            min(start + per_call, n), batch, float(args.lr), trainer.tokens_total,
-            workers.tokens(), float(workers.losses[:, LOSS_SUM].sum()), stream, paths, codes, hs_offsets, *scratch,
-            *owners)
-        seen += int(workers.counters[:, SEEN].sum())
-        workers.counters[:, [TOKENS, SEEN]] = 0  # the totals in thread 0's row, the others zero
-        workers.losses[:, LOSS_SUM] = 0.0
-        workers.counters[0, TOKENS], workers.counters[0, SEEN] = tokens, seen
-        workers.losses[0, LOSS_SUM] = loss_sum
-        trainer._poll()  # raises TrainingDiverged when the loss is not finite
-        if not finite:
-            break
-    return True
+    release_lines = getattr(c, "release_lines", None)  # an out-of-core corpus: pages released
+    if release_lines is not None:  # by volume, after each call (see MappedCorpus.lines_read)
+        per_call = max(batch, min(per_call, release_lines() // batch * batch))
+
+    def run(order, first, start, stop):
+        for call_start in range(start, stop, per_call):
+            if trainer.progress.stopped:
+                return False
+            call_stop = min(call_start + per_call, stop)
+            tokens, seen, loss_sum, finite = kernel(
+                trainer.inp, trainer.inp_state, trainer.out, trainer.out_state, c.indices, c.offsets,
+                trainer.weights, c.label_indices, c.label_offsets, c.ntokens, trainer.example_weights,
+                order, first, call_start, call_stop, batch, float(args.lr), trainer.tokens_total,
+                workers.tokens(), float(workers.losses[:, LOSS_SUM].sum()), stream, paths, codes,
+                hs_offsets, *scratch, *owners)
+            seen += int(workers.counters[:, SEEN].sum())
+            workers.counters[:, [TOKENS, SEEN]] = 0  # the totals in thread 0's row, the others zero
+            workers.losses[:, LOSS_SUM] = 0.0
+            workers.counters[0, TOKENS], workers.counters[0, SEEN] = tokens, seen
+            workers.losses[0, LOSS_SUM] = loss_sum
+            trainer.lines_read(call_stop - call_start)
+            trainer._poll()  # raises TrainingDiverged when the loss is not finite
+            if not finite:  # the poll raised already: the kernel stopped at that example's loss
+                raise TrainingDiverged(f"training diverged (loss is {loss_sum})")
+        return True
+    return run
 
 
 def _owner_counters(n_slices):
@@ -297,7 +344,7 @@ def _scratch(trainer):
     at most as many rows as the largest ``batch`` bags), made once per run."""
     if getattr(trainer, "_batch_scratch", None) is None:
         dim, batch = trainer.args.dim, batch_examples(trainer)
-        room = _largest_bags_rows(trainer.corpus.offsets, batch)
+        room = _largest_bags_rows(trainer.corpus.offsets, batch, release=trainer.release_pages)
         trainer._batch_scratch = (
             np.zeros((batch, dim), np.float32), np.zeros((batch, dim), np.float32),
             trainer.probs[0], trainer.node_probs, np.zeros(batch, np.float64),
@@ -306,14 +353,21 @@ def _scratch(trainer):
     return trainer._batch_scratch
 
 
-def _largest_bags_rows(offsets, batch, chunk_lines=PER_LINE_CHUNK):
+def _largest_bags_rows(offsets, batch, chunk_lines=PER_LINE_CHUNK, release=lambda: None):
     """Rows in the ``batch`` largest bags of ``offsets`` (all of them if fewer), read a chunk of
     lines at a time: an out-of-core corpus maps ``offsets``, and a whole ``np.diff`` of it would
-    be 8 bytes a line in memory (~60 MB for a 10 GB corpus)."""
+    be 8 bytes a line in memory (~60 MB for a 10 GB corpus); ``release()`` after each chunk
+    unmaps the pages read (else the whole file stays mapped until the training's first poll)."""
     top = np.zeros(0, np.int64)
     n = offsets.size - 1
     for a in range(0, n, chunk_lines):
-        top = np.concatenate([top, np.diff(offsets[a:min(a + chunk_lines, n) + 1]).astype(np.int64)])
+        sizes = np.diff(offsets[a:min(a + chunk_lines, n) + 1]).astype(np.int64, copy=False)
+        if sizes.size > batch:  # in place: one chunk's sizes in memory (8 MB), not two or three
+            sizes.partition(sizes.size - batch)
+            sizes = sizes[-batch:].copy()  # not a view: the chunk goes before the next is read
+        top = np.concatenate([top, sizes])
         if top.size > batch:
-            top = np.partition(top, top.size - batch)[-batch:]
+            top.partition(top.size - batch)
+            top = top[-batch:]
+        release()
     return int(top.sum())

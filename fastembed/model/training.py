@@ -186,7 +186,7 @@ def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_
     stats.update(trainer.run(resume, checkpoint or None))
     stats["train_s"] = time.perf_counter() - t0
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
-                 tokens=int(corpus.ntokens.sum()), words=int(dictionary.nwords),
+                 tokens=corpus.total_tokens(), words=int(dictionary.nwords),
                  labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
     model.train_stats = stats
@@ -289,12 +289,13 @@ class _Trainer:
         self.probs = thread_local_arrays(n, (n_probs,), np.float32)
         self.node_probs = np.zeros(0, dtype=np.float32)
         self.workers = Workers(n)
-        self.epoch_tokens = int(corpus.ntokens.sum())
+        self.epoch_tokens = corpus.total_tokens()
         self.tokens_total = float(max(self.epoch_tokens * args.epoch, 1))
         self.progress = Progress(self.tokens_total, n, enabled=verbose >= 1, callback=callback,
                                  epochs=args.epoch)
         self.last_loss = float("nan")
         self.release_pages = getattr(corpus, "release_pages", lambda: None)  # out-of-core corpora
+        self.lines_read = getattr(corpus, "lines_read", lambda n: None)  # released by volume too
 
     def chunk_examples(self):
         """Examples per chunk (see _CHUNK_WORK)."""
@@ -315,13 +316,25 @@ class _Trainer:
         def step(thread, start, stop):
             if t.progress.stopped:  # the callback asked to stop: no chunk after the current ones
                 return False
-            return t.kernel(
+            going = t.kernel(
                 t.inp, t.inp_state, t.out, t.out_state, t.out_local[thread], t.out_state_local[thread],
                 t.out_snapshot[thread], t.out_state_snapshot[thread], t.private, c.indices, c.offsets,
                 t.weights, c.label_indices, c.label_offsets, c.ntokens, t.example_weights, order,
                 start, stop, lr, total, paths, codes, offsets, thread, counters, losses, t.rng_states,
                 t.hidden[thread], t.grad[thread], t.probs[thread], t.node_probs)
+            t.lines_read(stop - start)
+            return going
         return step
+
+    def _hogwild_epoch(self, pieces, chunk):
+        """One epoch on the workers, a ``run_epoch`` per piece of its order; False when the
+        callback stopped it."""
+        for order in pieces:
+            complete = self.workers.run_epoch(order.size, chunk, self._step(order), self._poll)
+            del order  # not held while the next piece is made (16 MB at SEGMENT_LINES)
+            if not complete:
+                return False
+        return True
 
     def _poll(self):
         """The workers' poll: progress, then autotune's deadline check and (out of core) page release."""
@@ -366,15 +379,14 @@ class _Trainer:
         with self.workers:
             for epoch in range(first + 1, args.epoch + 1 if not early_stop else first + 1):
                 self.progress.epoch = epoch
-                # the epoch's order in pieces (one, in memory); deterministic mode cuts its
-                # batches from the whole order, whose memory then grows with the corpus
+                # the epoch's order in pieces (one, in memory), each made when the last is done
                 pieces = segments(rng) if segments else [rng.permutation(n).astype(np.int64)]
                 seen, loss_sum = self._loss_counters()
                 if args.deterministic:  # its streams are seeded by the 0-based epoch
-                    complete = deterministic.run_epoch(self, np.concatenate(list(pieces)), epoch - 1)
+                    complete = deterministic.run_epoch(self, pieces, epoch - 1)
                 else:
-                    complete = all(self.workers.run_epoch(order.size, chunk, self._step(order), self._poll)
-                                   for order in pieces)
+                    complete = self._hogwild_epoch(pieces, chunk)
+                del pieces
                 if not complete:  # stopped by the callback
                     break
                 early_stop = self._end_epoch(epoch, seen, loss_sum)

@@ -162,6 +162,10 @@ class Workers:
             epoch.stop.set()
             self.close()  # each thread finishes its chunk
             raise
+        finally:
+            with self._cond:  # its step holds the caller's order: not kept past the epoch
+                if self._epoch is epoch:
+                    self._epoch = None
         if epoch.errors:
             self.close()
             raise epoch.errors[0]
@@ -192,5 +196,7 @@ class Workers:
             finally:
                 with self._cond:
                     epoch.running -= 1
-                    if epoch.running == 0:
-                        epoch.done.set()
+                    done = epoch.done if epoch.running == 0 else None
+                    epoch = None  # its step holds the caller's data: dropped before the caller goes on
+                    if done is not None:
+                        done.set()

@@ -92,6 +92,16 @@ class EncodedCorpus:
                 return True
         return False
 
+    def total_tokens(self) -> int:
+        """``ntokens.sum()``, read :data:`PER_LINE_CHUNK` lines at a time: a mapped corpus's
+        whole ``ntokens`` file (4 bytes a line) stayed mapped until the trainer's first page
+        release, and again after its last one (the run's ``tokens`` statistic)."""
+        total = 0
+        for a in range(0, self.n_lines, PER_LINE_CHUNK):
+            total += int(self.ntokens[a:a + PER_LINE_CHUNK].sum(dtype=np.int64))
+            self.release_pages()
+        return total
+
     def release_pages(self) -> None:
         """Nothing to release in memory (a mapped corpus unmaps the pages it read)."""
 

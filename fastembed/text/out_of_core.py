@@ -14,11 +14,12 @@ then the token ids and the bags); on a 1.43 GB corpus ``fastembed train`` peaked
 
 The result, a :class:`MappedCorpus`, maps those files (``MAP_PRIVATE``, never written, so the
 arrays are writable and the kernels compile for the same types as in memory). Training reads
-them through the page cache, and :meth:`MappedCorpus.release_pages` (called by the trainer's
-poll, every 0.1 s) unmaps what was read, so the process's resident set stays the model plus a
-fixed working set while the kernel keeps the pages cached. For that, an epoch visits the lines
-block by block (:meth:`MappedCorpus.shuffled_segments`) rather than in one random permutation,
-and that order is made a piece at a time. Files go to a temporary directory, removed as soon
+them through the page cache, and :meth:`MappedCorpus.release_pages` (called once the lines read
+since the last call hold :data:`RELEASE_BYTES`, :meth:`MappedCorpus.lines_read`, and at the
+trainer's poll, every 0.1 s) unmaps what was read, so the process's resident set stays the
+model plus a fixed working set while the kernel keeps the pages cached. For that, an epoch
+visits the lines block by block (:meth:`MappedCorpus.shuffled_segments`) rather than in one
+random permutation, and that order is made a piece at a time. Files go to a temporary directory, removed as soon
 as they are mapped, or to ``cache_dir`` (:mod:`fastembed.text.corpus_cache`).
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -55,6 +57,10 @@ SHUFFLE_ROWS = 1 << 20  # bag rows per block of an epoch's order (4 MB of rows, 
 # Lines of an epoch's order made at once (16 MB of int64), whatever the corpus: the threads wait
 # for each other once per piece (on the scale corpus, ~200 tokens a line: ~20 s of training apart).
 SEGMENT_LINES = 1 << 21
+# Bytes of the mapped files read (on average over the lines read) between two page releases
+# during training (MappedCorpus.lines_read): the file-backed resident set is about this plus the
+# blocks the threads are in (8 MB each with weights, SHUFFLE_ROWS rows of 8 bytes).
+RELEASE_BYTES = 32 << 20
 
 # The files of an encoded corpus: name -> dtype (EncodedCorpus's arrays).
 ARRAYS = {"indices": np.int32, "offsets": np.int64, "label_indices": np.int32,
@@ -78,11 +84,35 @@ class MappedCorpus(EncodedCorpus):
     """An :class:`EncodedCorpus` whose arrays map files (see the module docstring)."""
 
     maps: list = field(default_factory=list, repr=False)
+    _unreleased: int = field(default=0, repr=False, compare=False)  # lines read since the last release
+    _release_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def release_pages(self):
         """Unmap the pages read so far (they stay in the page cache): bounds the resident set."""
         for m in self.maps:
             m.madvise(mmap.MADV_DONTNEED)
+
+    def lines_read(self, n):
+        """Count ``n`` more lines read in the epoch's order, and release the pages once the lines
+        read since the last release hold :data:`RELEASE_BYTES` of the mapped files (weights
+        included, on average). Called by the trainers after each chunk of work, from any thread.
+
+        Released by time only (every 0.1 s, at the trainer's poll), the pages mapped between two
+        releases are bounded by the training's speed; by volume, they are at most the lines
+        read since the last release plus the blocks the threads are in (a block's lines are
+        visited in random order, so a few of them map the whole block: fault-around).
+        """
+        with self._release_lock:
+            self._unreleased += n
+            if self._unreleased < self.release_lines():
+                return
+            self._unreleased = 0
+        self.release_pages()
+
+    def release_lines(self):
+        """Lines holding about :data:`RELEASE_BYTES` of the mapped files, at least one."""
+        mapped = sum(len(m) for m in self.maps)
+        return max(1, int(RELEASE_BYTES * max(self.n_lines, 1) / max(mapped, 1)))
 
     def shuffled_order(self, rng):
         """An epoch's order of the lines: blocks of about SHUFFLE_ROWS bag rows, the blocks in
@@ -110,6 +140,9 @@ class MappedCorpus(EncodedCorpus):
         n, offsets = self.n_lines, self.offsets
         starts = np.searchsorted(offsets, np.arange(0, int(offsets[-1]), SHUFFLE_ROWS), side="right") - 1
         bounds = np.unique(np.concatenate([[0], np.clip(starts, 0, n), [n]]))
+        # the binary searches' last steps touched every part of `offsets` (8 bytes a line): one
+        # search per block, each fault mapping 64 KiB around it
+        self.release_pages()
         if len(bounds) <= 2:
             yield rng.permutation(n).astype(np.int64)
             return
