@@ -44,8 +44,9 @@ Numba's own start-up was most of a short command's time (``fastembed train`` on 
   has imported ``coverage`` already, and is left alone; otherwise both imports are refused while
   Numba loads.
 
-Anything unexpected (another Numba version, Numba already imported) leaves Numba alone: the
-loader falls back to Numba's own ``load_overload`` if its internals are not the ones it knows.
+Anything unexpected leaves Numba to itself: :func:`prepare` gives up quietly (the compiler then
+runs the set-up on its own), and the loader falls back to Numba's own ``load_overload`` when
+Numba's internals are not the ones it calls.
 
 Prefetch
 --------
@@ -130,7 +131,8 @@ _LOADER_KNOWN = all(hasattr(FunctionCache, name) for name in ("_load_overload", 
 
 def njit(**flags):
     """``numba.njit(**flags)``; a cached kernel loads through :class:`_LoadingCache`."""
-    decorate = numba.njit(**dict(flags, cache=False))  # Numba's cache object, never used, costs 60 us
+    # cache=False: Numba's own cache object (60 us to make) would only be replaced below
+    decorate = numba.njit(**dict(flags, cache=False))
 
     def kernel(func):
         dispatcher = decorate(func)
