@@ -186,7 +186,7 @@ def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_
     stats.update(trainer.run(resume, checkpoint or None))
     stats["train_s"] = time.perf_counter() - t0
     stats.update(examples=int(corpus.n_lines), skipped=int(corpus.n_skipped),
-                 tokens=corpus.total_tokens(), words=int(dictionary.nwords),
+                 tokens=trainer.epoch_tokens, words=int(dictionary.nwords),
                  labels=int(dictionary.nlabels), buckets_used=int(dictionary.bucket_ids.size),
                  threads=int(args.n_threads), final_loss=float(trainer.last_loss))
     model.train_stats = stats
