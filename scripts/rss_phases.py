@@ -12,7 +12,9 @@ and the highest of each.
 
 ``--cache-dir DIR`` keeps the encoding for the next run (its read phase then maps the files);
 ``--deterministic`` trains with ``deterministic=True``; ``--segment-lines N`` sets
-``out_of_core.SEGMENT_LINES`` (the lines of a piece of an epoch's order).
+``out_of_core.SEGMENT_LINES`` (the lines of a piece of an epoch's order); ``--word-ngrams 1``
+trains on words alone, with no n-gram rows (fastText's supervised default), so the model is
+the vocabulary's rows only.
 """
 
 import argparse
@@ -24,7 +26,7 @@ import fastembed.text.out_of_core as ooc
 from fastembed.model import train_supervised
 
 
-def main(corpus, dim, cache_dir=None, deterministic=False, threads=2, segment_lines=None):
+def main(corpus, dim, cache_dir=None, deterministic=False, threads=2, segment_lines=None, word_ngrams=None):
     ooc.OUT_OF_CORE_MIN_BYTES = 0  # the streaming path whatever the size
     if segment_lines is not None:
         ooc.SEGMENT_LINES = segment_lines
@@ -44,8 +46,9 @@ def main(corpus, dim, cache_dir=None, deterministic=False, threads=2, segment_li
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0 = time.perf_counter()
+    settings = {} if word_ngrams is None else {"word_ngrams": word_ngrams}
     model = train_supervised(corpus, epoch=1, threads=threads, dim=dim, verbose=0, cache_dir=cache_dir,
-                             deterministic=deterministic)
+                             deterministic=deterministic, **settings)
     done.set()
     sampler.join()
     s = model.train_stats
@@ -71,5 +74,6 @@ if __name__ == "__main__":
     p.add_argument("--deterministic", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--segment-lines", type=int)
+    p.add_argument("--word-ngrams", type=int, help="default: the preset's (2)")
     a = p.parse_args()
-    main(a.corpus, a.dim, a.cache_dir, a.deterministic, a.threads, a.segment_lines)
+    main(a.corpus, a.dim, a.cache_dir, a.deterministic, a.threads, a.segment_lines, a.word_ngrams)
