@@ -104,6 +104,9 @@ def _reference_forward(model, train, lines):
     paths = ref.huffman_paths(rdict.label_counts) if args.loss == "hs" else None
     encoded, _ = rdict.encode("".join(line + "\n" for line in lines).encode(), keep_all=True, hashed=True)
     assert len(encoded) == len(lines)
+    # the rounding bound's parts that do not depend on the line, computed once
+    abs_out = np.abs(model.output_matrix.astype(np.float64))
+    terms = 2 if paths is None else max(len(nodes) for nodes, _ in paths)
     hiddens, probs, rtol = [], [], []
     for rows, _, _ in encoded:
         rows = _model_rows(model, rows)
@@ -111,28 +114,27 @@ def _reference_forward(model, train, lines):
         h = ref.hidden(model.input_matrix, rows, weights)
         hiddens.append(h)
         probs.append(ref.label_probs(model.output_matrix, h, args.loss, paths))
-        rtol.append(_probability_rtol(model, rows, weights, paths))
+        rtol.append(_probability_rtol(model.input_matrix, rows, weights, abs_out, terms))
     return np.array(hiddens), np.array(probs), idf, np.array(rtol)
 
 
-def _probability_rtol(model, rows, weights, paths):
+def _probability_rtol(table, rows, weights, abs_out, terms):
     """A bound on the float32 rounding of a line's probabilities, relative, from its logits.
 
     A float32 sum of ``n`` terms is off by at most about ``n * eps`` times the sum of their
     magnitudes, so a logit ``W[l] @ sum_i w_i * table[rows[i]]`` is off by at most
-    ``(len(rows) + dim) * eps * |W[l]| @ sum_i |w_i| |table[rows[i]]|``, and so is the log of a
-    probability, relatively: twice over for softmax and ova (the logit and the normaliser), once
-    per node of its path for hs. Measured errors are ~1% of this bound (``PREDICT_SETTINGS``,
-    seeds 0-2). A fixed rtol of 1e-4 failed once in CI: hogwild changes the tables run to run,
-    and a line with logits of a few hundred was off by 2.8e-4.
+    ``(len(rows) + dim + 4) * eps * |W[l]| @ sum_i |w_i| |table[rows[i]]|`` (+ 4: the weights,
+    exp and log), and so is the log of a probability, relatively: ``terms`` times over, 2 for
+    softmax and ova (the logit and the normaliser), the longest path for hs. ``abs_out`` is
+    ``|W|`` in float64. Measured errors are ~1% of this bound (``PREDICT_SETTINGS``, seeds 0-2).
+    A fixed rtol of 1e-4 failed once in CI: hogwild changes the tables run to run, and a line
+    with logits of a few hundred was off by 2.8e-4.
     """
-    out = np.abs(model.output_matrix.astype(np.float64))
     if len(rows) == 0:
         return 0.0
-    pooled = np.abs(weights) @ np.abs(model.input_matrix[rows].astype(np.float64))
-    terms = 2 if paths is None else max(len(nodes) for nodes, _ in paths)
-    n = len(rows) + model.input_matrix.shape[1] + 4  # + 4: the weights, exp and log
-    return 2 * terms * n * np.finfo(np.float32).eps * float((out @ pooled).max())
+    pooled = np.abs(weights) @ np.abs(table[rows].astype(np.float64))
+    n = len(rows) + table.shape[1] + 4
+    return 2 * terms * n * np.finfo(np.float32).eps * float((abs_out @ pooled).max())
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
