@@ -166,8 +166,9 @@ def _corpus_bytes(part, text, label, prefix):
 def _count_tokens(part, text, label, prefix):
     """Map: ``{token bytes: count}`` of a partition, first appearance first; and its line count."""
     data = _ro(np.frombuffer(_corpus_bytes(part, text, label, prefix), np.uint8))
+    # one thread: dask runs its tasks side by side, one per worker thread
     _, line_end, _, e_count, _, e_off, pool = _scan.scan_corpus(
-        data, _ro(np.frombuffer(prefix, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
+        data, _ro(np.frombuffer(prefix, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)), threads=1)
     raw, off = pool.tobytes(), e_off.tolist()
     return dict(zip((raw[off[i]:off[i + 1]] for i in range(len(off) - 1)), e_count.tolist())), len(line_end)
 
@@ -196,7 +197,7 @@ def _bucket_counts(part, text, label, prefix, dict_arrays):
     """Map: ``{bucket: uses}`` of a partition's bags, first appearance first."""
     d = _dictionary(dict_arrays)
     no_map = (np.zeros(0, np.uint64), 0, 0)
-    enc = d._encode(_corpus_bytes(part, text, label, prefix), False, no_map)
+    enc = d._encode(_corpus_bytes(part, text, label, prefix), False, no_map, threads=1)  # one task
     bucket_ids, counts = _rows.assign_rows(enc.indices, d.nwords, d.bucket)
     return dict(zip(bucket_ids.tolist(), counts.tolist())), 0
 
@@ -204,7 +205,7 @@ def _bucket_counts(part, text, label, prefix, dict_arrays):
 def _encode_group(parts, text, label, prefix, dict_arrays, n_rows, tfidf):
     """A worker's share: its partitions encoded as one corpus, the df of its bags, its tokens."""
     d = _dictionary(dict_arrays)
-    corpus = d.encode(b"".join(_corpus_bytes(p, text, label, prefix) for p in parts))
+    corpus = d.encode(b"".join(_corpus_bytes(p, text, label, prefix) for p in parts), threads=1)  # one task
     df = document_frequency(corpus.indices, corpus.offsets, n_rows).astype(np.int64) if tfidf else None
     multi = corpus.has_multi_label_line()
     return corpus, df, multi, label_line_counts(corpus.label_indices, corpus.label_offsets, d.nlabels)

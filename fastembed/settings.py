@@ -152,7 +152,7 @@ SETTINGS = (
     _s("label_weighting", float, "With pooling tfidf: each row's idf is multiplied by 1 + this "
        "x KL(P(label | row) || P(label)) over the training lines, so rows that point at a label "
        "weigh more (0: plain tf-idf).", 0.0, {"fastembed": 2.0}, low=0.0, high=1e6),
-    _s("threads", int, "Training threads (0: every core).", 0, low=0, high=MAX_THREADS),
+    _s("threads", int, "Threads for reading and training (0: every core).", 0, low=0, high=MAX_THREADS),
     _s("seed", int, "Seeds the initialisation and the shuffles; with threads=1 runs are "
        "bit-identical.", 0, low=0, high=2**63 - 1),
     _s("label_prefix", str, "Tokens starting with this are labels.", "__label__"),

@@ -190,3 +190,61 @@ def test_token_end_finds_the_next_separator():
         for i in list(rng.integers(0, n + 1, size=5)) + [0, n]:
             want = next((j for j in range(int(i), n) if raw[j] in seps), n)
             assert scan._token_end(data, int(i)) == want
+
+
+def _spy_thread_starts(monkeypatch):
+    """The threads started from here on, in a list (they still run)."""
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self), real_start(self)))
+    return started
+
+
+@pytest.mark.parametrize("ooc_path", [False, True])
+def test_threads_bound_the_split_scan(ooc_path, tmp_path, monkeypatch):
+    """``threads=1`` reads on the calling thread alone however many cores there are (a process of
+    a grid search, or a dask task); ``threads=2`` on 4 cores scans two ranges per block, one of
+    them on a thread of its own. The encoding is the same."""
+    data = gzip.decompress((FIXTURES / "sms_spam_train_slice.txt.gz").read_bytes())
+    path = tmp_path / "c.txt"
+    path.write_bytes(data)
+    settings_ = dict(min_count=2, word_ngrams=2, bucket=100_000, min_count_ngram=2)
+    build = load_corpus if ooc_path else build_corpus
+    monkeypatch.setattr(ooc, "PIECE_BYTES", 9_000)
+    monkeypatch.setattr(scan_parts, "usable_cores", lambda: 4)
+    monkeypatch.setattr(scan_parts, "SPLIT_BLOCK_BYTES", 4_000)
+    monkeypatch.setattr(scan_parts, "SPLIT_MIN_BYTES", 100)
+    blocks = []
+    real_block = scan.Scanner._scan_block
+    monkeypatch.setattr(scan.Scanner, "_scan_block",
+                        lambda self, data, cuts: (blocks.append(len(cuts) - 1), real_block(self, data, cuts)))
+    started = _spy_thread_starts(monkeypatch)
+    d1, e1 = build(path, threads=1, **settings_)
+    assert started == [] and blocks == []
+    d2, e2 = build(path, threads=2, **settings_)
+    assert blocks and set(blocks) == {2}
+    assert 0 < len(started) <= len(blocks)
+    for name in ooc.ARRAYS:
+        np.testing.assert_array_equal(getattr(e1, name), getattr(e2, name), err_msg=name)
+    assert d1.words == d2.words and d1.labels == d2.labels
+    np.testing.assert_array_equal(d1.bucket_ids, d2.bucket_ids)
+
+
+@pytest.mark.parametrize("continued", [False, True])
+def test_training_with_one_thread_starts_no_thread(continued, tmp_path, monkeypatch):
+    """``train_supervised(threads=1)`` reads, validates and trains on the calling thread: the
+    split scan that a large corpus gets on several cores is bounded by the training's
+    ``threads``, for the training corpus, the ``valid`` corpus and a continued training's."""
+    import fastembed
+
+    path = tmp_path / "c.txt"
+    path.write_bytes(gzip.decompress((FIXTURES / "sms_spam_train_slice.txt.gz").read_bytes()))
+    settings_ = dict(epoch=1, dim=8, verbose=0, valid=str(path))
+    init = fastembed.train_supervised(str(path), threads=1, **settings_) if continued else None
+    monkeypatch.setattr(scan_parts, "usable_cores", lambda: 4)
+    monkeypatch.setattr(scan_parts, "SPLIT_MIN_BYTES", 100)
+    started = _spy_thread_starts(monkeypatch)
+    fastembed.train_supervised(str(path), threads=1, init_model=init, **settings_)
+    assert started == []
+    fastembed.train_supervised(str(path), threads=2, init_model=init, **settings_)
+    assert any(not t.name.startswith("fastembed-train") for t in started)  # the scan's

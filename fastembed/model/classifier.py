@@ -329,8 +329,8 @@ class Model:
             self._predictor_of = made_of
         return self._predictor
 
-    def _encode(self, source, keep_unlabelled=True):
-        return self.dictionary.encode(source, keep_unlabelled=keep_unlabelled)
+    def _encode(self, source, keep_unlabelled=True, threads=0):
+        return self.dictionary.encode(source, keep_unlabelled=keep_unlabelled, threads=threads)
 
     def _weights(self, bags):
         return bag_weights(self.args.pooling, bags.indices, bags.offsets, self.idf)

@@ -81,7 +81,7 @@ class Origin:
             raise ArgumentError("cache_dir: the checkpoint's run encoded its corpus in memory, and "
                                 "resuming it does too")
         else:
-            corpus = model.dictionary.encode(source, keep_unlabelled=False)
+            corpus = model.dictionary.encode(source, keep_unlabelled=False, threads=args.n_threads)
         stored = self.resume.corpus
         if fingerprint(corpus) != stored:
             raise ArgumentError(
@@ -96,10 +96,10 @@ class Origin:
         fresh, fresh_corpus = build_corpus(
             data, label_prefix=args.label_prefix, min_count=1, min_count_label=1,
             word_ngrams=args.word_ngrams, bucket=args.effective_bucket, minn=args.minn,
-            maxn=args.maxn, min_count_ngram=1)
+            maxn=args.maxn, min_count_ngram=1, threads=args.n_threads)
         merged, word_src, label_src = _merge_dictionaries(base.dictionary, fresh, fresh_corpus, args)
         del fresh_corpus
-        corpus = merged.encode(data, keep_unlabelled=False)
+        corpus = merged.encode(data, keep_unlabelled=False, threads=args.n_threads)
         del data
         moved, label_factor = _moved_model(base, merged, word_src, label_src, args)
         idf = None

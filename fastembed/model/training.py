@@ -144,7 +144,8 @@ def build_training_corpus(input, args, cache_dir=None, out_of_core=None):
     return load(
         input, label_prefix=args.label_prefix, min_count=args.min_count,
         min_count_label=args.min_count_label, word_ngrams=args.word_ngrams,
-        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram)
+        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, min_count_ngram=args.min_count_ngram,
+        threads=args.n_threads)
 
 
 def train_on_corpus(args, dictionary, corpus, *, verbose=1, check=None, example_weights=NO_WEIGHTS,

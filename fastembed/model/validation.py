@@ -37,7 +37,7 @@ class Validation:
 
     def __init__(self, model, source):
         self.model = model
-        self.bags = model._encode(source, keep_unlabelled=False)
+        self.bags = model._encode(source, keep_unlabelled=False, threads=model.args.n_threads)
         lab_off = self.bags.label_offsets
         self.n_lines = lab_off.size - 1
         self.line_of_label = np.repeat(np.arange(self.n_lines), np.diff(lab_off))

@@ -29,6 +29,7 @@ def build_corpus(
     minn: int = 0,
     maxn: int = 0,
     min_count_ngram: int = 1,
+    threads: int = 0,
 ) -> tuple[Dictionary, EncodedCorpus]:
     """Build the dictionary of a training corpus and encode it.
 
@@ -53,6 +54,9 @@ def build_corpus(
     min_count_ngram : int
         Buckets used fewer times than this by the encoded corpus get no row
         (they read the zero row, as unseen buckets do); 1 keeps them all.
+    threads : int
+        At most this many threads read a large corpus; 0: every usable core. The result does
+        not depend on it.
 
     Returns
     -------
@@ -68,7 +72,8 @@ def build_corpus(
     pre, word_ngrams, bucket, minn, maxn = _check_settings(label_prefix, word_ngrams, bucket, minn, maxn)
     name = source_name(source)
     data = _ro(read_bytes(source))
-    scanned = _scan.scan_corpus(data, _ro(np.frombuffer(pre, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
+    scanned = _scan.scan_corpus(data, _ro(np.frombuffer(pre, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)),
+                                threads=threads)
     del data  # the bytes of a file are freed here: pass 2 needs only the entries
     d, wid, label = dictionary_from_entries(
         name, scanned[2:], len(scanned[1]), label_prefix=pre, min_count=min_count,

@@ -52,17 +52,19 @@ def _identity(path):
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "device": st.st_dev}
 
 
-def load_corpus(path, cache_dir=None, **settings):
+def load_corpus(path, cache_dir=None, threads=0, **settings):
     """``(Dictionary, MappedCorpus)`` of the corpus file ``path``, encoded out of core.
 
-    ``settings`` are :func:`~fastembed.text.out_of_core.encode_to_files`'s keywords.
+    ``settings`` are :func:`~fastembed.text.out_of_core.encode_to_files`'s keywords; ``threads``
+    (at most this many read the file; 0: every usable core) is not one of the cache entry's
+    settings, since the encoding does not depend on it.
     """
     path = os.fspath(path)
     identity = _identity(path)  # FileNotFoundError names the file
     if cache_dir is None:
         work = tempfile.mkdtemp(prefix="fastembed-corpus-")
         try:
-            d, counts, n_skipped = encode_to_files(path, work, **settings)
+            d, counts, n_skipped = encode_to_files(path, work, threads=threads, **settings)
             return d, map_corpus(work, counts, n_skipped)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -79,7 +81,7 @@ def load_corpus(path, cache_dir=None, **settings):
     os.makedirs(cache_dir, exist_ok=True)
     work = tempfile.mkdtemp(dir=cache_dir, prefix=".building-")
     try:
-        d, counts, n_skipped = encode_to_files(path, work, **settings)
+        d, counts, n_skipped = encode_to_files(path, work, threads=threads, **settings)
         corpus = map_corpus(work, counts, n_skipped)
         if _identity(path) != identity:
             warnings.warn(f"{path} changed while it was read: its encoding is not cached", CacheWarning,

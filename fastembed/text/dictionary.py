@@ -361,7 +361,7 @@ class Dictionary:
             )
         return enc
 
-    def encode(self, source, *, keep_unlabelled: bool = False) -> EncodedCorpus:
+    def encode(self, source, *, keep_unlabelled: bool = False, threads: int = 0) -> EncodedCorpus:
         """Encode a corpus with this dictionary (test / predict).
 
         Parameters
@@ -374,18 +374,21 @@ class Dictionary:
             (blank ones too), labels unknown to the dictionary dropped -- the
             predict mode; a final line without ``"\\n"`` counts and gets
             ``</s>``.
+        threads : int
+            At most this many threads read a large corpus; 0: every usable core.
 
         Returns
         -------
         EncodedCorpus
         """
-        return self._encode(source, keep_unlabelled, self._row_map)
+        return self._encode(source, keep_unlabelled, self._row_map, threads)
 
-    def _encode(self, source, keep_unlabelled, row_map) -> EncodedCorpus:
+    def _encode(self, source, keep_unlabelled, row_map, threads=0) -> EncodedCorpus:
         """:meth:`encode` through ``row_map`` (an empty key table: rows in the hashed space)."""
         name = source_name(source)
         data = _ro(read_bytes(source))
-        scanned = _scan.scan_corpus(data, _ro(np.frombuffer(self._prefix_b, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)))
+        scanned = _scan.scan_corpus(data, _ro(np.frombuffer(self._prefix_b, np.uint8)), _ro(np.frombuffer(_EOS_B, np.uint8)),
+                                    threads=threads)
         del data
         _, _, e_hash, _, e_label, e_off, pool = scanned
         table, bits, dpool, doff = self._table()

@@ -197,10 +197,10 @@ def _pieces_with_last(pieces):
     yield prev, True
 
 
-def _scan_to_files(path, prefix, workdir):
+def _scan_to_files(path, prefix, workdir, threads):
     """Pass 1: entries in memory, token ids and line ends appended to files. Returns
     ``(entries, n_lines)``."""
-    scanner = Scanner(prefix, _ro(np.frombuffer(_EOS_B, np.uint8)))
+    scanner = Scanner(prefix, _ro(np.frombuffer(_EOS_B, np.uint8)), threads=threads)
     n_tok = n_lines = 0
     with open(os.path.join(workdir, "tok"), "wb") as ftok, \
             open(os.path.join(workdir, "line_end"), "wb") as fline:
@@ -276,7 +276,7 @@ def _prune_file(path, nnz, nwords, row_counts, min_count_ngram):
 
 
 def encode_to_files(path, workdir, *, label_prefix="__label__", min_count=1, min_count_label=1,
-                    word_ngrams=1, bucket=2_000_000, minn=0, maxn=0, min_count_ngram=1):
+                    word_ngrams=1, bucket=2_000_000, minn=0, maxn=0, min_count_ngram=1, threads=0):
     """:func:`~fastembed.text.build_corpus` of the file ``path``, its arrays written to ``workdir``.
 
     Returns ``(dictionary, counts, n_skipped)``: ``counts`` maps each name of :data:`ARRAYS`
@@ -284,7 +284,7 @@ def encode_to_files(path, workdir, *, label_prefix="__label__", min_count=1, min
     """
     pre, word_ngrams, bucket, minn, maxn = _check_settings(label_prefix, word_ngrams, bucket, minn, maxn)
     name = os.fspath(path)
-    entries, n_lines = _scan_to_files(path, _ro(np.frombuffer(pre, np.uint8)), workdir)
+    entries, n_lines = _scan_to_files(path, _ro(np.frombuffer(pre, np.uint8)), workdir, threads)
     d, wid, label = dictionary_from_entries(
         name, entries, n_lines, label_prefix=pre, min_count=min_count, min_count_label=min_count_label,
         word_ngrams=word_ngrams, bucket=bucket, minn=minn, maxn=maxn)

@@ -190,7 +190,7 @@ _MIN_ENTRIES = 4096
 _MAX_START_ENTRIES = 1 << 17
 
 
-def scan_corpus(data, prefix, eos):
+def scan_corpus(data, prefix, eos, threads=0):
     """Pass 1: tokenise ``data``, hash every token, count distinct tokens.
 
     One sequential pass over the bytes (:func:`_scan_chunk`, Numba).  Each
@@ -209,6 +209,8 @@ def scan_corpus(data, prefix, eos):
         Label prefix (``b"__label__"``); an entry whose bytes start with it is a label.
     eos : uint8[4], read-only
         ``b"</s>"``.
+    threads : int
+        At most this many threads scan a large text (:meth:`Scanner.feed`); 0: every usable core.
 
     Returns
     -------
@@ -234,7 +236,8 @@ def scan_corpus(data, prefix, eos):
     """
     n = int(data.size)
     scanner = Scanner(prefix, eos, tok_capacity=n // 4 + 16, line_capacity=n // 64 + 16,
-                      entry_capacity=min(max(n // _BYTES_PER_ENTRY, _MIN_ENTRIES), _MAX_START_ENTRIES))
+                      entry_capacity=min(max(n // _BYTES_PER_ENTRY, _MIN_ENTRIES), _MAX_START_ENTRIES),
+                      threads=threads)
     scanner.feed(data, final=True)
     return scanner.take_tokens() + scanner.entries()
 
@@ -246,10 +249,12 @@ class Scanner:
     the pieces fed since the last :meth:`take_tokens` are kept until then (line ends counted
     from there), so a streaming caller can write them out and keep its memory bounded.
     The scan never reallocates: the buffers grow between kernel calls, in place with
-    ``realloc`` (factor 1.5).
+    ``realloc`` (factor 1.5). ``threads``: at most this many threads scan a large text
+    (:meth:`feed`); 0: every usable core.
     """
 
-    def __init__(self, prefix, eos, tok_capacity=1 << 16, line_capacity=1 << 12, entry_capacity=_MIN_ENTRIES):
+    def __init__(self, prefix, eos, tok_capacity=1 << 16, line_capacity=1 << 12, entry_capacity=_MIN_ENTRIES,
+                 threads=0):
         self.prefix, self.eos = prefix, eos
         self.eos_h = np.uint64(fnv1a_bytes(eos.tobytes()))  # a uint64 scalar, not a Python int
         self.tok = np.empty(tok_capacity, np.int32)
@@ -265,7 +270,7 @@ class Scanner:
             self.bits += 1
         self.table = np.full(1 << self.bits, EMPTY, np.uint64)
         self.st = np.array([0, 0, 0, -1], np.int64)  # ntok, nlines, nent, eos entry
-        self.parts = min(_parts.usable_cores(), _parts.MAX_PARTS)  # ranges scanned at once (feed)
+        self.parts = _parts.split_parts(threads)  # ranges scanned at once (feed)
         self._helpers = []  # the scanners of ranges 1.. of a block, reused from block to block
 
     def _grow(self, room):

@@ -33,6 +33,14 @@ def usable_cores():
         return os.cpu_count() or 1
 
 
+def split_parts(threads=0):
+    """Ranges of a block scanned at once: ``threads`` (0: every usable core), at most MAX_PARTS
+    and at most the usable cores. A training's ``threads=1`` (a process of a grid search, say)
+    thus reads on its own thread too."""
+    parts = min(usable_cores(), MAX_PARTS)
+    return max(1, min(parts, int(threads))) if threads else parts
+
+
 @njit(**BYTES)
 def next_line_start(data, i):
     """The first line start at or after byte ``i`` (``data.size`` when no line starts there)."""

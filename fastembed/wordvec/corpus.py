@@ -77,8 +77,9 @@ class Subwords:
     bucket_ids: np.ndarray
 
 
-def build_vocabulary(source, *, min_count, label_prefix, bucket, minn, maxn):
-    """Read ``source`` (see :func:`fastembed.text.read_bytes`) into its vocabulary and tokens.
+def build_vocabulary(source, *, min_count, label_prefix, bucket, minn, maxn, threads=0):
+    """Read ``source`` (see :func:`fastembed.text.read_bytes`) into its vocabulary and tokens,
+    on at most ``threads`` threads (0: every usable core).
 
     Returns ``(Dictionary, TokenStream)``. Raises :class:`CorpusError` for a corpus with no
     word reaching ``min_count``.
@@ -87,7 +88,7 @@ def build_vocabulary(source, *, min_count, label_prefix, bucket, minn, maxn):
     data = as_readonly_u8(read_bytes(source))
     prefix = label_prefix.encode("utf-8", "surrogateescape")
     scanned = _scan.scan_corpus(data, as_readonly_u8(np.frombuffer(prefix, np.uint8)),
-                                as_readonly_u8(np.frombuffer(_EOS_B, np.uint8)))
+                                as_readonly_u8(np.frombuffer(_EOS_B, np.uint8)), threads=threads)
     del data  # the bytes are not needed after the scan
     tok, line_end, _, e_count, e_label, e_off, pool = scanned
     ntokens = int(e_count.sum())

@@ -69,7 +69,7 @@ def train_unsupervised(input, model=None, *, verbose=1, **settings):
     t_start = time.perf_counter()
     dictionary, stream = build_vocabulary(
         input, min_count=args.min_count, label_prefix=args.label_prefix,
-        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn)
+        bucket=args.effective_bucket, minn=args.minn, maxn=args.maxn, threads=args.n_threads)
     subwords, dictionary = subword_rows(dictionary)
     stats["read_s"] = time.perf_counter() - t_start
 
