@@ -101,6 +101,7 @@ from bench_common import (  # noqa: E402
     DATASETS,
     DEFAULT_DATA_DIR,
     REPO_ROOT,
+    compile_bytecode,
     fmt_num,
     fmt_ratio,
     hold_out,
@@ -544,6 +545,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="in 'defaults', leave out fastembed preset=fasttext with fastText's defaults")
     p.add_argument("--no-warmup", dest="warmup", action="store_false",
                    help="skip the discarded first run of JIT systems (fastembed) per table")
+    p.add_argument("--no-bytecode", dest="bytecode", action="store_false",
+                   help="do not write fastembed's .pyc files first (bench_common.compile_bytecode): with "
+                        "PYTHONDONTWRITEBYTECODE set and an editable install, every process then compiles "
+                        "fastembed's modules (and .pyc files already written are still used)")
     p.add_argument("--busy-core", action="store_true",
                    help="run a busy loop in another process during every timed run (one core busy)")
     p.add_argument("--wordvec-corpus", default=bench_wordvec.DEFAULT_CORPUS,
@@ -636,6 +641,8 @@ def main(argv: list[str]) -> int:
             "busy_core": args.busy_core, "versions": {}, "notes": [], "datasets": {}}
     runs: list[dict] = []
     tables: list[str] = []
+    if args.bytecode:
+        meta["notes"].append(compile_bytecode())
 
     def save() -> None:
         Path(args.json).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1, default=str))
