@@ -150,6 +150,14 @@ def test_small_inputs_start_no_thread(monkeypatch):
     assert started == []
 
 
+def _spy_thread_starts(monkeypatch):
+    """The threads started from here on, in a list (they still run)."""
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self), real_start(self)))
+    return started
+
+
 @pytest.mark.parametrize("ooc_path", [False, True])
 def test_both_corpus_paths_split_equal_serial(ooc_path, tmp_path, monkeypatch):
     data = gzip.decompress((FIXTURES / "sms_spam_train_slice.txt.gz").read_bytes()).rstrip(b"\n")
@@ -163,9 +171,7 @@ def test_both_corpus_paths_split_equal_serial(ooc_path, tmp_path, monkeypatch):
     monkeypatch.setattr(scan_parts, "usable_cores", lambda: 2)
     monkeypatch.setattr(scan_parts, "SPLIT_BLOCK_BYTES", 2_000)
     monkeypatch.setattr(scan_parts, "SPLIT_MIN_BYTES", 100)
-    spawned = []
-    real_start = threading.Thread.start
-    monkeypatch.setattr(threading.Thread, "start", lambda self: (spawned.append(self), real_start(self)))
+    spawned = _spy_thread_starts(monkeypatch)
     d2, e2 = build()
     assert spawned  # the split path ran
     for name in ooc.ARRAYS:
@@ -190,14 +196,6 @@ def test_token_end_finds_the_next_separator():
         for i in list(rng.integers(0, n + 1, size=5)) + [0, n]:
             want = next((j for j in range(int(i), n) if raw[j] in seps), n)
             assert scan._token_end(data, int(i)) == want
-
-
-def _spy_thread_starts(monkeypatch):
-    """The threads started from here on, in a list (they still run)."""
-    started = []
-    real_start = threading.Thread.start
-    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self), real_start(self)))
-    return started
 
 
 @pytest.mark.parametrize("ooc_path", [False, True])
