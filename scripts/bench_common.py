@@ -471,7 +471,7 @@ def compile_bytecode() -> str:
     ``.pyc`` against its source's size and modification time, so an edited module is compiled
     afresh whatever is here."""
     dirs = [REPO_ROOT / "fastembed", REPO_ROOT / "scripts"]
-    ok = all(compileall.compile_dir(d, quiet=1) for d in dirs)
+    ok = all([compileall.compile_dir(d, quiet=1) for d in dirs])  # a list: every directory, even after a failure
     env = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "not set"
     return (f"bytecode: fastembed's and the scripts' modules compiled beforehand (`compileall`), as a "
             f"regular install has them (PYTHONDONTWRITEBYTECODE {env} here)" + ("" if ok else "; some failed"))
